@@ -1,0 +1,1 @@
+"""Behavioural requirements: scenarios that drive a target through several requests."""

@@ -1,0 +1,151 @@
+"""Command line: `sddc-conformance run | serve | requirements`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from conformance import __version__
+
+EXIT_CODES = """\b
+Exit codes:
+  0  conformant
+  1  not conformant (a MUST failed; a SHOULD failed with --strict; --certify unmet)
+  2  usage or configuration error
+  3  target unreachable, stopped answering, or authentication failed (no verdict)
+  4  internal error of the suite (a bug; please report it)
+"""
+
+EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE, EXIT_TARGET, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"sddc-conformance: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="sddc-conformance")
+def cli() -> None:
+    """Conformance suite for SDDC Manager's Cancel Task operation, DELETE /v1/tasks/{id}."""
+
+
+def _read_password(password_file: str | None) -> str | None:
+    if password_file:
+        try:
+            return Path(password_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            fail(f"cannot read --password-file {password_file}: {exc.strerror}", EXIT_USAGE)
+    return os.environ.get("SDDC_PASSWORD") or None
+
+
+def default_report_dir() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = Path("reports") / stamp
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{stamp}-{n}")
+    return candidate
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--base-url", metavar="URL", help="Target base URL. Default: start the embedded reference server.")
+@click.option("--token", envvar="SDDC_TOKEN", show_envvar=True, help="Bearer token for the target.")
+@click.option("--username", help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file.")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="File holding the password.")
+@click.option("--task", "task_options", multiple=True, metavar="STATE=ID", help="A task the suite may use (repeatable).")
+@click.option("--tasks-file", type=click.Path(dir_okay=False), help="JSON mapping statuses to task ids (serve's --state-file works).")
+@click.option("--discover", is_flag=True, help="Find tasks read-only through GET /v1/tasks.")
+@click.option("--allow-cancel-discovered", is_flag=True, help="Let the suite cancel discovered IN_PROGRESS tasks.")
+@click.option("--profile", type=click.Choice(["schema", "behavior", "full"]), default="full", show_default=True)
+@click.option("--certify", is_flag=True, help="Fail unless every MUST requirement was exercised and passed.")
+@click.option("--strict", is_flag=True, help="A failed SHOULD fails the run.")
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Generated ids to send [default: 150].")
+@click.option("--seed", type=click.IntRange(min=0), help="Same seed, same requests.")
+@click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Request budget of the whole run [default: 1000].")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second at most.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Seconds per request.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle to verify the target's TLS certificate.")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns).")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
+@click.option("--report-dir", type=click.Path(file_okay=False), help="Where reports go [default: reports/<timestamp>/].")
+@click.option("--defect", "defects", multiple=True, metavar="NAME", help="Switch on a defect of the embedded reference server (demos, self-tests).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the verdict line.")
+def run(**kwargs: Any) -> None:
+    """Run the conformance suite against a target (default: the embedded reference server)."""
+    from conformance.run_command import run_command
+
+    sys.exit(run_command(**kwargs, password=_read_password(kwargs.pop("password_file"))))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
+@click.option("--state-file", type=click.Path(dir_okay=False), help="Write base_url, credentials and task ids here (JSON, mode 0600).")
+@click.option("--request-log", type=click.Path(dir_okay=False), help="Append every request as a JSON line.")
+@click.option("--defect", "defects", multiple=True, metavar="NAME", help="Switch on a defect (see `sddc-conformance defects`).")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False))
+def serve(host: str, port: int, state_file: str | None, request_log: str | None, defects: tuple[str, ...],
+          tls_cert: str | None, tls_key: str | None) -> None:
+    """Run the reference SDDC Manager tasks service until interrupted."""
+    from conformance.reference import ReferenceConfig, serve_forever
+
+    if bool(tls_cert) != bool(tls_key):
+        fail("--tls-cert and --tls-key go together", EXIT_USAGE)
+    password = os.environ.get("SDDC_PASSWORD")
+    try:
+        config = ReferenceConfig(defects=frozenset(defects), **({"password": password} if password else {}))
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+    def ready(url: str) -> None:
+        click.echo(f"reference SDDC Manager tasks service listening on {url}")
+        click.echo(f"user: {config.username}; password: {'from SDDC_PASSWORD' if password else 'generated'}"
+                   f"{f', written to {state_file}' if state_file else ''}")
+        click.echo("stop with Ctrl-C")
+
+    try:
+        serve_forever(config, host=host, port=port, state_file=state_file, request_log_file=request_log,
+                      ssl_certfile=tls_cert, ssl_keyfile=tls_key, on_ready=ready)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table", show_default=True)
+def requirements(fmt: str) -> None:
+    """Print the catalogue of requirements."""
+    from conformance.catalogue import render_markdown, render_table
+
+    click.echo(render_markdown() if fmt == "markdown" else render_table(), nl=False)
+
+
+@cli.command()
+def defects() -> None:
+    """List the reference server's switchable defects."""
+    from conformance.reference.defects import DEFECTS
+
+    for defect in DEFECTS.values():
+        click.echo(f"{defect.name:<26} {defect.category:<13} expect {defect.expect:<4} {defect.description}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="sddc-conformance", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click version dependent
+        click.echo(exc.format_message())
+        sys.exit(EXIT_OK)
+    except click.UsageError as exc:
+        fail(exc.format_message().replace("\n", " "), EXIT_USAGE)
+    except click.exceptions.Abort:
+        fail("interrupted", 130)
+    except click.ClickException as exc:
+        fail(exc.format_message(), EXIT_USAGE)
+    sys.exit(EXIT_OK)

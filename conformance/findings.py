@@ -1,0 +1,249 @@
+"""Collects findings as exchanges and scenarios report them, and turns them into per-requirement results."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance import requirements
+from conformance.checks import CheckContext
+from conformance.model import Exchange, Finding, Level, Outcome, Violation
+from conformance.requirements import Requirement, Severity
+
+# Fuzzing repeats the same failure on many requests; a reader needs a few examples and a count.
+EXAMPLES_PER_REQUIREMENT = 5
+INFO_NOTES_PER_REQUIREMENT = 20
+
+
+@dataclass
+class _Tally:
+    evaluations: int = 0
+    failures: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    seen: set[tuple[str, ...]] = field(default_factory=set)
+    not_run_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RequirementResult:
+    requirement: Requirement
+    outcome: Outcome
+    reason: str
+    evaluations: int
+    failures: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def is_warning(self) -> bool:
+        return self.outcome is Outcome.FAIL and self.requirement.severity is Severity.SHOULD
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.requirement
+        return {
+            "id": r.id,
+            "severity": str(r.severity),
+            "profile": str(r.profile),
+            "title": r.title,
+            "seed": r.seed,
+            "source": r.source,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "evaluations": self.evaluations,
+            "failures": self.failures,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+class Recorder:
+    """Thread-safe sink for everything the suite observes during one run."""
+
+    def __init__(self, ctx: CheckContext | None = None) -> None:
+        self.ctx = ctx or CheckContext.default()
+        self._lock = threading.Lock()
+        self._tallies: dict[str, _Tally] = {r.id: _Tally() for r in requirements.catalogue()}
+        self.exchanges = 0
+
+    def check(self, exchange: Exchange) -> list[Finding]:
+        """Run every response check on one exchange of the cancel operation; return its failures."""
+        failed: list[Finding] = []
+        for requirement in requirements.response_checks():
+            violations = requirement.func(self.ctx, exchange)
+            if violations is None:
+                continue
+            finding = self._add(requirement, tuple(violations), exchange)
+            if finding is not None and finding.level is Level.FAIL:
+                failed.append(finding)
+        with self._lock:
+            self.exchanges += 1
+        return failed
+
+    def record(
+        self,
+        requirement_id: str,
+        violations: Iterable[Violation] = (),
+        exchange: Exchange | None = None,
+        summary: str | None = None,
+    ) -> Finding | None:
+        """Record one evaluation of a scenario requirement: no violations means it held."""
+        return self._add(requirements.get(requirement_id), tuple(violations), exchange, summary)
+
+    def not_run(self, requirement_id: str, reason: str) -> None:
+        with self._lock:
+            tally = self._tallies[requirement_id]
+            if tally.not_run_reason is None:
+                tally.not_run_reason = reason
+
+    def _add(
+        self,
+        requirement: Requirement,
+        violations: tuple[Violation, ...],
+        exchange: Exchange | None,
+        summary: str | None = None,
+    ) -> Finding | None:
+        informative = requirement.severity is Severity.MAY
+        with self._lock:
+            tally = self._tallies[requirement.id]
+            tally.evaluations += 1
+            if not violations:
+                return None
+            if not informative:
+                tally.failures += 1
+            key = tuple(str(v) for v in violations)
+            limit = INFO_NOTES_PER_REQUIREMENT if informative else EXAMPLES_PER_REQUIREMENT
+            if key in tally.seen or len(tally.findings) >= limit:
+                return Finding(requirement.id, Level.INFO if informative else Level.FAIL, "", violations)
+            tally.seen.add(key)
+            finding = Finding(
+                requirement_id=requirement.id,
+                level=Level.INFO if informative else Level.FAIL,
+                summary=summary or _summarise(violations),
+                violations=violations,
+                exchange=exchange,
+            )
+            tally.findings.append(finding)
+            return finding
+
+    def failures_for(self, requirement_ids: Iterable[str]) -> list[Finding]:
+        with self._lock:
+            return [
+                f
+                for rid in requirement_ids
+                for f in self._tallies[rid].findings
+                if f.level is Level.FAIL and requirements.get(rid).severity is Severity.MUST
+            ]
+
+    def results(self, selected: Iterable[str] | None = None) -> list[RequirementResult]:
+        chosen = set(selected) if selected is not None else None
+        out = []
+        with self._lock:
+            for requirement in requirements.catalogue():
+                tally = self._tallies[requirement.id]
+                outcome, reason = _judge(requirement, tally, chosen)
+                out.append(
+                    RequirementResult(
+                        requirement=requirement,
+                        outcome=outcome,
+                        reason=reason,
+                        evaluations=tally.evaluations,
+                        failures=tally.failures,
+                        findings=tuple(tally.findings),
+                    )
+                )
+        return out
+
+
+def _summarise(violations: tuple[Violation, ...]) -> str:
+    first = str(violations[0])
+    more = len(violations) - 1
+    return first if not more else f"{first} (and {more} more)"
+
+
+def _judge(requirement: Requirement, tally: _Tally, chosen: set[str] | None) -> tuple[Outcome, str]:
+    if chosen is not None and requirement.id not in chosen:
+        return Outcome.SKIPPED, "not part of the selected profile"
+    if tally.failures:
+        return Outcome.FAIL, f"{tally.failures} of {tally.evaluations} evaluations failed"
+    if tally.evaluations:
+        return Outcome.PASS, f"{tally.evaluations} evaluations"
+    if tally.not_run_reason:
+        return Outcome.NOT_RUN, tally.not_run_reason
+    return Outcome.NOT_RUN, "no exchange this requirement applies to was observed"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a report needs about one run."""
+
+    suite_version: str
+    fragment_version: str
+    fragment_sha256: str
+    target_url: str
+    embedded_target: bool
+    profile: str
+    seed: int
+    max_examples: int
+    started_at: str
+    finished_at: str
+    duration_seconds: float
+    requests_sent: int
+    exchanges_checked: int
+    results: tuple[RequirementResult, ...]
+    notes: tuple[str, ...] = ()
+    strict: bool = False
+    certify: bool = False
+    product: dict[str, Any] | None = None
+    defects: tuple[str, ...] = ()
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    @property
+    def failed_must(self) -> list[RequirementResult]:
+        return [r for r in self.results if r.outcome is Outcome.FAIL and r.requirement.severity is Severity.MUST]
+
+    @property
+    def warnings(self) -> list[RequirementResult]:
+        return [r for r in self.results if r.is_warning]
+
+    @property
+    def unproven_must(self) -> list[RequirementResult]:
+        """MUST requirements not exercised and passed: what --certify refuses."""
+        return [
+            r for r in self.results if r.requirement.severity is Severity.MUST and r.outcome is not Outcome.PASS
+        ]
+
+    @property
+    def conformant(self) -> bool:
+        if self.failed_must:
+            return False
+        if self.strict and self.warnings:
+            return False
+        return not (self.certify and self.unproven_must)
+
+    @property
+    def verdict(self) -> str:
+        return "CONFORMANT" if self.conformant else "NOT CONFORMANT"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "suite_version": self.suite_version,
+            "fragment": {"version": self.fragment_version, "sha256": self.fragment_sha256},
+            "target": {"url": self.target_url, "embedded": self.embedded_target, "product": self.product},
+            "profile": self.profile,
+            "seed": self.seed,
+            "max_examples": self.max_examples,
+            "strict": self.strict,
+            "certify": self.certify,
+            "defects": list(self.defects),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "requests_sent": self.requests_sent,
+            "exchanges_checked": self.exchanges_checked,
+            "verdict": self.verdict,
+            "counts": {str(o): self.count(o) for o in Outcome},
+            "notes": list(self.notes),
+            "requirements": [r.to_json() for r in self.results],
+        }

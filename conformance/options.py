@@ -1,0 +1,77 @@
+"""Run options: one dataclass that the CLI, the pytest plugin and the config file all fill in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from conformance.requirements import Profile
+
+# Thorough and fast: ~250 cancels (150 generated ids and the fixed scenarios) cover every id
+# shape many times over and finish in a few seconds; see the benchmark in benchmarks/.
+DEFAULT_MAX_EXAMPLES = 150
+# Gentle on an appliance: a full default run needs ~200 requests; the cap stops runaway loops.
+DEFAULT_MAX_REQUESTS = 1000
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_CONCURRENCY = 4
+
+
+class RunProfile(StrEnum):
+    SCHEMA = "schema"
+    BEHAVIOR = "behavior"
+    FULL = "full"
+
+    def includes(self, profile: Profile) -> bool:
+        return self is RunProfile.FULL or self.value == profile.value
+
+
+class OptionsError(ValueError):
+    """A usage or configuration error: exit code 2."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    base_url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tasks: dict[str, list[str]] = field(default_factory=dict)
+    discover: bool = False
+    allow_cancel_discovered: bool = False
+    profile: RunProfile = RunProfile.FULL
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+    seed: int | None = None
+    max_requests: int | None = DEFAULT_MAX_REQUESTS
+    rate_limit: float | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    strict: bool = False
+    certify: bool = False
+    dry_run: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    report_dir: Path | None = None
+    # Reference-server defects for the embedded target (the suite's own tests and demos).
+    defects: tuple[str, ...] = ()
+
+    def validate(self) -> RunOptions:
+        if self.max_examples < 1:
+            raise OptionsError("--max-examples must be at least 1")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise OptionsError("--max-requests must be at least 1")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise OptionsError("--rate-limit must be a positive number of requests per second")
+        if self.timeout <= 0:
+            raise OptionsError("--timeout must be a positive number of seconds")
+        if not 2 <= self.concurrency <= 32:
+            raise OptionsError("--concurrency must be between 2 and 32")
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise OptionsError(f"--base-url {self.base_url!r} must start with http:// or https://")
+        if self.username and not self.password:
+            raise OptionsError(
+                "--username needs a password: set SDDC_PASSWORD or pass --password-file "
+                "(a password is never taken from the command line)"
+            )
+        if self.defects and self.base_url:
+            raise OptionsError("--defect applies to the embedded reference server; drop --base-url")
+        return self

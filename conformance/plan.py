@@ -1,0 +1,27 @@
+"""--dry-run: what the run would send, to which id, for which requirement; nothing is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conformance import requirements
+from conformance.session import SuiteSession
+
+
+def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
+    options = session.options
+    echo(f"dry run against {session.target.base_url}: nothing will be sent")
+    echo(f"profile {options.profile}; budget {options.max_requests} requests; seed {session.seed}")
+    selected = session.selected()
+    for requirement in requirements.catalogue():
+        if requirement.id not in selected:
+            continue
+        for line in plan_lines(requirement, session):
+            echo(f"  {requirement.id:<20} {line}")
+
+
+def plan_lines(requirement: requirements.Requirement, session: SuiteSession) -> list[str]:
+    planner = getattr(requirement.func, "plan", None)
+    if planner is not None:
+        return list(planner(session))
+    return ["checks every DELETE response the run receives"]

@@ -1,0 +1,20 @@
+"""Reports of one run: every writer takes a RunResult and a directory and returns the file it wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conformance.findings import RunResult
+from conformance.report.findings_json import write_findings
+from conformance.report.junit import write_junit
+
+Writer = Callable[[RunResult, Path], Path]
+
+WRITERS: tuple[Writer, ...] = (write_junit, write_findings)
+
+
+def write_reports(result: RunResult, directory: Path) -> list[Path]:
+    """Write every report; each file is complete on disk before the next one starts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return [writer(result, directory) for writer in WRITERS]

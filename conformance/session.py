@@ -1,0 +1,144 @@
+"""One run's live state, shared by the CLI, the pytest plugin and the suite's tests."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from conformance.bodies import ensure_recursion_headroom
+from conformance.findings import Recorder
+from conformance.options import RunOptions
+from conformance.requirements import catalogue
+from conformance.target import Target, TargetConfig, TargetError
+from conformance.tasks import STATUSES, TaskPool, normalise_status
+
+
+@dataclass
+class SuiteSession:
+    options: RunOptions
+    target: Target
+    recorder: Recorder
+    pool: TaskPool
+    seed: int
+    embedded: bool
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    notes: list[str] = field(default_factory=list)
+    fatal: TargetError | None = None
+    # Tests that crashed instead of judging: the run has no verdict.
+    internal_errors: list[str] = field(default_factory=list)
+    # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
+    provision: Any = None
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def selected(self) -> set[str]:
+        return {r.id for r in catalogue() if self.options.profile.includes(r.profile)}
+
+
+_ACTIVE: SuiteSession | None = None
+
+
+def active() -> SuiteSession | None:
+    return _ACTIVE
+
+
+@contextmanager
+def activated(session: SuiteSession) -> Iterator[SuiteSession]:
+    global _ACTIVE
+    previous, _ACTIVE = _ACTIVE, session
+    try:
+        yield session
+    finally:
+        _ACTIVE = previous
+
+
+@contextmanager
+def open_session(options: RunOptions) -> Iterator[SuiteSession]:
+    """Start the embedded server when no target is given, log in, and build the task pool."""
+    options.validate()
+    # Raised once, up front: Hypothesis warns when a test changes the limit while it runs.
+    ensure_recursion_headroom()
+    server = None
+    try:
+        if options.base_url is None:
+            from conformance.reference import ReferenceConfig, ReferenceServer
+
+            server = ReferenceServer(ReferenceConfig(defects=frozenset(options.defects))).start()
+            base_url = server.base_url
+            username: str | None = server.config.username
+            password: str | None = server.config.password
+            token = None
+            tasks = {s: list(ids) for s, ids in server.state_document()["tasks"].items()}
+        else:
+            base_url = options.base_url
+            username, password, token = options.username, options.password, options.token
+            tasks = options.tasks
+        target = Target(
+            TargetConfig(
+                base_url=base_url,
+                token=token,
+                username=username,
+                password=password,
+                verify=options.verify,
+                timeout=options.timeout,
+                rate_limit=options.rate_limit,
+                max_requests=options.max_requests,
+            )
+        )
+        session = SuiteSession(
+            options=options,
+            target=target,
+            recorder=Recorder(),
+            pool=TaskPool.from_mapping(tasks),
+            seed=options.seed if options.seed is not None else random.randrange(2**32),
+            embedded=server is not None,
+            provision=server,
+        )
+        session.pool.allow_cancel_discovered = options.allow_cancel_discovered
+        if not options.dry_run:
+            target.login()
+            if options.discover:
+                discover(session)
+        try:
+            yield session
+        finally:
+            target.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def discover(session: SuiteSession, max_pages: int = 20) -> None:
+    """List tasks read-only through GET /v1/tasks to find ids in every status."""
+    page = 0
+    while page < max_pages:
+        exchange = session.target.send(
+            "GET", "/v1/tasks", purpose="discover tasks", params={"pageNumber": page, "pageSize": 100}
+        )
+        response = exchange.response
+        if response is None or response.status != 200 or not response.json.ok:
+            status = response.status if response is not None else exchange.error
+            session.note(f"--discover: GET /v1/tasks answered {status}; no tasks discovered from it")
+            return
+        document = response.json.value
+        elements = document.get("elements") if isinstance(document, dict) else None
+        if not isinstance(elements, list):
+            session.note("--discover: GET /v1/tasks did not answer a page of tasks")
+            return
+        for task in elements:
+            if not isinstance(task, dict) or not isinstance(task.get("id"), str):
+                continue
+            status = normalise_status(task.get("status"))
+            if status in STATUSES:
+                session.pool.discovered.setdefault(status, []).append(task["id"])
+        meta = document.get("pageMetadata") or {}
+        total_pages = meta.get("totalPages") if isinstance(meta, dict) else None
+        page += 1
+        if not elements or not isinstance(total_pages, int) or page >= total_pages:
+            return

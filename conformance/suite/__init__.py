@@ -1,0 +1,1 @@
+"""The conformance tests themselves: ordinary pytest tests, driven by `sddc-conformance run`."""

@@ -1,0 +1,45 @@
+"""Schema conformance: generated ids go to DELETE /v1/tasks/{id}; every answer meets every check.
+
+Stateless and safe against any target: the ids are either generated (and checked not to name an
+existing task) or known tasks in statuses that must refuse a cancel.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from conformance import generation, requirements
+from conformance.generation import Probe
+from conformance.session import SuiteSession
+from conformance.suite._assert import assert_requirements_held
+
+RESPONSE_REQUIREMENTS = [r.id for r in requirements.response_checks()]
+
+pytestmark = [pytest.mark.sddc_profile("schema"), pytest.mark.requirement(*RESPONSE_REQUIREMENTS)]
+
+
+def test_generated_ids(sddc_session: SuiteSession) -> None:
+    session = sddc_session
+    strategy = generation.probes(session.pool.non_cancellable(), session.pool.known_ids())
+
+    # No shrinking: every response is recorded as it comes; the verdict needs all of them, and
+    # shrinking would spend an appliance's request budget on re-sends.
+    @settings(
+        max_examples=session.options.max_examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @seed(session.seed)
+    @given(probe=strategy)
+    def cancel(probe: Probe) -> None:
+        purpose = f"generated id ({probe.origin})"
+        if probe.known_status:
+            purpose = f"{probe.origin} (must be refused)"
+        exchange = session.target.cancel(probe.encoded, purpose=purpose, task_id=probe.raw)
+        session.recorder.check(exchange)
+
+    cancel()
+    assert_requirements_held(session, RESPONSE_REQUIREMENTS)

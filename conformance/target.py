@@ -1,0 +1,364 @@
+"""The target under test: authenticated, bounded, rate-limited HTTP to one SDDC Manager (or mock).
+
+Every request the suite sends goes through `Target.send`, which enforces the request budget and
+rate limit, never follows redirects, reads at most `max_body_bytes` of a body, and turns every
+transport failure into an `Exchange` with an error instead of an exception.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3
+
+from conformance.model import REDACTED, Exchange, RecordedRequest, RecordedResponse
+from conformance.spec import load_fragment
+
+USER_AGENT = "sddc-conformance"
+
+
+class TargetError(Exception):
+    """The run cannot go on against this target (no verdict); exit code 3."""
+
+
+class TargetUnreachable(TargetError):
+    pass
+
+
+class AuthenticationFailed(TargetError):
+    pass
+
+
+class BudgetExhausted(Exception):
+    """The run's request budget is spent; the suite stops sending and reports what it has."""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    base_url: str
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    # True, False (--insecure) or the path of a CA bundle (--ca-bundle).
+    verify: bool | str = True
+    timeout: float = 10.0
+    rate_limit: float | None = None
+    max_requests: int | None = None
+    # 16 MiB: well above any real Error body, small enough that a hostile body cannot exhaust memory.
+    max_body_bytes: int = 16 * 1024 * 1024
+    # A dead target ends the run after this many transport failures in a row, not after minutes.
+    max_consecutive_failures: int = 3
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.token or (self.username and self.password))
+
+
+def encode_id(raw: str) -> str:
+    """Percent-encode a task id as one path segment, dot segments included."""
+    if raw in (".", ".."):
+        return raw.replace(".", "%2E")
+    return quote(raw, safe="")
+
+
+def describe_transport_error(exc: BaseException, timeout: float) -> str:
+    text = str(exc)
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS failure: {_first_line(text)}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection closed in the middle of the body"
+    if "BadStatusLine" in text:
+        return "the answer is not HTTP"
+    if "RemoteDisconnected" in text:
+        return "the connection closed without an answer"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "reset" in text.lower():
+        return "the connection was reset"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection failed: {_first_line(text)}"
+    return f"{type(exc).__name__}: {_first_line(text)}"
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:200]
+
+
+class Target:
+    def __init__(self, config: TargetConfig) -> None:
+        self.config = config
+        self.base_url = config.base_url.rstrip("/")
+        self._fragment = load_fragment()
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._consecutive_failures = 0
+        self._next_slot = 0.0
+        self._token = config.token
+        self._refresh_token: str | None = None
+        self._relogged = False
+        self._local = threading.local()
+        if config.verify is False:
+            # The user asked for it and is warned once by the CLI; one line per request is noise.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+
+    # -- accounting -----------------------------------------------------------------------
+    @property
+    def requests_sent(self) -> int:
+        return self._sent
+
+    def remaining(self) -> int | None:
+        if self.config.max_requests is None:
+            return None
+        return max(self.config.max_requests - self._sent, 0)
+
+    def _take_slot(self) -> None:
+        with self._lock:
+            if self.config.max_requests is not None and self._sent >= self.config.max_requests:
+                raise BudgetExhausted(f"the request budget of {self.config.max_requests} is spent")
+            self._sent += 1
+            wait = 0.0
+            if self.config.rate_limit:
+                now = time.monotonic()
+                slot = max(now, self._next_slot)
+                self._next_slot = slot + 1.0 / self.config.rate_limit
+                wait = slot - now
+        if wait > 0:
+            time.sleep(wait)
+
+    # -- sessions -------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        # requests.Session is not safe to share across threads; concurrent scenarios get one each.
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # Proxies and netrc from the environment could send traffic (and tokens) elsewhere.
+            session.trust_env = False
+            session.verify = self.config.verify
+            session.headers["User-Agent"] = USER_AGENT
+            session.headers["Accept"] = "application/json, */*;q=0.5"
+            self._local.session = session
+        return session
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+
+    # -- authentication ------------------------------------------------------------------------
+    def login(self) -> None:
+        """Get an access token through POST /v1/tokens when a username was given."""
+        if self.config.token or not (self.config.username and self.config.password):
+            return
+        self._token = None
+        url = f"{self.base_url}/v1/tokens"
+        body = {"username": self.config.username, "password": self.config.password}
+        try:
+            self._take_slot()
+            response = self._session().post(
+                url, json=body, timeout=self.config.timeout, allow_redirects=False
+            )
+        except BudgetExhausted as exc:
+            raise TargetError(str(exc)) from None
+        except requests.RequestException as exc:
+            raise TargetUnreachable(
+                f"cannot reach {self.base_url}: {describe_transport_error(exc, self.config.timeout)}"
+            ) from None
+        if response.status_code in (401, 403):
+            raise AuthenticationFailed(
+                f"authentication failed for user {self.config.username!r} at {url} "
+                f"({response.status_code})"
+            )
+        if not 200 <= response.status_code < 300:
+            raise AuthenticationFailed(
+                f"POST {url} for user {self.config.username!r} answered {response.status_code}, "
+                "not a token pair"
+            )
+        try:
+            pair = response.json()
+            self._token = str(pair["accessToken"])
+            refresh = pair.get("refreshToken")
+            self._refresh_token = refresh.get("id") if isinstance(refresh, dict) else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise AuthenticationFailed(
+                f"POST {url} answered {response.status_code} without an accessToken"
+            ) from None
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    # -- requests -------------------------------------------------------------------------
+    def task_path(self, encoded_id: str) -> str:
+        return self._fragment.path_template.replace("{id}", encoded_id)
+
+    def cancel(self, encoded_id: str, *, purpose: str, task_id: str | None = None, auth: bool = True,
+               token: str | None = None) -> Exchange:
+        return self.send(self._fragment.method, self.task_path(encoded_id), purpose=purpose,
+                         task_id=task_id, auth=auth, token=token)
+
+    def get_task(self, task_id: str, *, purpose: str) -> Exchange:
+        return self.send("GET", f"/v1/tasks/{encode_id(task_id)}", purpose=purpose, task_id=task_id)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        purpose: str,
+        task_id: str | None = None,
+        auth: bool = True,
+        token: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Exchange:
+        exchange = self._send_once(method, path, purpose, task_id, auth, token, params)
+        if (
+            auth
+            and token is None
+            and exchange.response is not None
+            and exchange.response.status == 401
+            and self._may_relogin()
+        ):
+            # Tokens expire mid-run on real appliances; one fresh login, then the verdict stands.
+            self.login()
+            exchange = self._send_once(method, path, purpose, task_id, auth, token, params)
+            if exchange.response is not None and exchange.response.status == 401:
+                raise AuthenticationFailed(
+                    f"{self.base_url} rejects the suite's fresh token for user {self.config.username!r}"
+                )
+        return exchange
+
+    def _may_relogin(self) -> bool:
+        with self._lock:
+            if self._relogged or not (self.config.username and self.config.password):
+                return False
+            self._relogged = True
+            return True
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        purpose: str,
+        task_id: str | None,
+        auth: bool,
+        token: str | None,
+        params: dict[str, Any] | None,
+    ) -> Exchange:
+        url = self.base_url + path
+        headers: dict[str, str] = {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        elif auth:
+            headers.update(self._auth_headers())
+        recorded = RecordedRequest(
+            method=method,
+            url=requests.Request(method, url, params=params).prepare().url or url,
+            headers={k: (f"Bearer {REDACTED}" if k == "Authorization" else v) for k, v in headers.items()},
+        )
+        self._take_slot()
+        started = time.monotonic()
+        try:
+            response = self._session().request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                timeout=self.config.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                body, truncated = self._read_body(response, started)
+        except requests.RequestException as exc:
+            return self._failed(recorded, describe_transport_error(exc, self.config.timeout), purpose, task_id)
+        except _SlowBody as exc:
+            return self._failed(recorded, str(exc), purpose, task_id)
+        with self._lock:
+            self._consecutive_failures = 0
+        return Exchange(
+            request=recorded,
+            response=RecordedResponse(
+                status=response.status_code,
+                reason=response.reason or "",
+                headers=dict(response.headers),
+                body=body,
+                elapsed=time.monotonic() - started,
+                truncated=truncated,
+            ),
+            purpose=purpose,
+            task_id=task_id,
+        )
+
+    def _read_body(self, response: requests.Response, started: float) -> tuple[bytes, bool]:
+        cap = self.config.max_body_bytes
+        # A server dripping bytes slowly must not hold the run longer than a few timeouts.
+        deadline = started + 3 * self.config.timeout
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                return b"".join(chunks)[:cap], True
+            if time.monotonic() > deadline:
+                raise _SlowBody(f"the body did not arrive within {3 * self.config.timeout:g} s")
+        return b"".join(chunks), False
+
+    def _failed(self, recorded: RecordedRequest, error: str, purpose: str, task_id: str | None) -> Exchange:
+        with self._lock:
+            self._consecutive_failures += 1
+            failures = self._consecutive_failures
+        exchange = Exchange(request=recorded, response=None, error=error, purpose=purpose, task_id=task_id)
+        if failures >= self.config.max_consecutive_failures:
+            raise TargetStoppedAnswering(
+                f"{self.base_url} stopped answering: {failures} requests in a row failed (last: {error})",
+                exchange,
+            )
+        return exchange
+
+    def run_concurrently(self, calls: list[Callable[[], Exchange]]) -> list[Exchange]:
+        """Run calls at the same moment from separate threads (and connections)."""
+        barrier = threading.Barrier(len(calls))
+        results: list[Exchange | BaseException | None] = [None] * len(calls)
+
+        def worker(i: int) -> None:
+            try:
+                barrier.wait(timeout=self.config.timeout)
+                results[i] = calls[i]()
+            except BaseException as exc:  # re-raised in the caller's thread below
+                results[i] = exc
+            finally:
+                self.close()
+
+        threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(len(calls))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, Exchange)]
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+
+class TargetStoppedAnswering(TargetError):
+    def __init__(self, message: str, exchange: Exchange) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+
+
+class _SlowBody(Exception):
+    pass

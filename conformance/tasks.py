@@ -1,0 +1,121 @@
+"""The task pool: which task ids the suite may use, in which status, and for what.
+
+Safety rule: an IN_PROGRESS task is cancelled only when the user handed its id over (or allowed
+cancelling discovered ones); each such id is used by exactly one scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("PENDING", "IN_PROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED", "COMPLETED_WITH_WARNING", "SKIPPED")
+CANCELLABLE = "IN_PROGRESS"
+CANCELLED = "CANCELLED"
+
+# Builds spell statuses differently (FACTS.md): "In Progress", "IN PROGRESS", "Cancelled"...
+_SPELLINGS = {s.replace("_", "").replace(" ", ""): s for s in STATUSES}
+
+
+def normalise_status(value: Any) -> str | None:
+    """The canonical status for any known spelling, or None when it is not a task status."""
+    if not isinstance(value, str):
+        return None
+    return _SPELLINGS.get(value.upper().replace("_", "").replace(" ", "").replace("-", ""))
+
+
+class TasksFileError(ValueError):
+    pass
+
+
+def parse_task_option(text: str) -> tuple[str, str]:
+    """`STATE=ID` as given to --task."""
+    state, sep, task_id = text.partition("=")
+    status = normalise_status(state.strip())
+    if not sep or not task_id.strip():
+        raise TasksFileError(f"--task {text!r}: expected STATE=ID, e.g. IN_PROGRESS=1b2c...")
+    if status is None:
+        raise TasksFileError(f"--task {text!r}: unknown status {state!r}; one of {', '.join(STATUSES)}")
+    return status, task_id.strip()
+
+
+def load_tasks_file(path: Path) -> dict[str, list[str]]:
+    """A JSON object mapping statuses to id lists, or such an object under a top-level "tasks" key."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TasksFileError(f"cannot read tasks file {path}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TasksFileError(f"tasks file {path} is not JSON: {exc}") from None
+    if isinstance(document, dict) and isinstance(document.get("tasks"), dict):
+        document = document["tasks"]
+    if not isinstance(document, dict):
+        raise TasksFileError(f"tasks file {path}: expected an object mapping statuses to lists of ids")
+    result: dict[str, list[str]] = {}
+    for key, ids in document.items():
+        status = normalise_status(key)
+        if status is None:
+            raise TasksFileError(f"tasks file {path}: unknown status {key!r}; one of {', '.join(STATUSES)}")
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            raise TasksFileError(f"tasks file {path}: {key!r} must be a list of non-empty id strings")
+        result.setdefault(status, []).extend(ids)
+    return result
+
+
+@dataclass
+class TaskPool:
+    """Ids handed over by the user (or provisioned on the reference server) and ids discovered."""
+
+    given: dict[str, list[str]] = field(default_factory=dict)
+    discovered: dict[str, list[str]] = field(default_factory=dict)
+    allow_cancel_discovered: bool = False
+    _taken: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Iterable[str]]) -> TaskPool:
+        return cls(given={s: list(ids) for s, ids in mapping.items() if ids})
+
+    def add(self, status: str, task_id: str) -> None:
+        self.given.setdefault(status, []).append(task_id)
+
+    def known_ids(self) -> set[str]:
+        """Every id known to name an existing task; generated ids must avoid all of them."""
+        return {i for ids in (*self.given.values(), *self.discovered.values()) for i in ids}
+
+    def non_cancellable(self) -> list[tuple[str, str]]:
+        """(status, id) of tasks safe to send a cancel to: it must be refused and change nothing."""
+        seen: dict[str, str] = {}
+        for source in (self.given, self.discovered):
+            for status, ids in source.items():
+                if status == CANCELLABLE:
+                    continue
+                for task_id in ids:
+                    seen.setdefault(task_id, status)
+        return [(status, task_id) for task_id, status in seen.items()]
+
+    def by_status(self, status: str) -> list[str]:
+        ids = list(self.given.get(status, []))
+        ids += [i for i in self.discovered.get(status, []) if i not in ids]
+        return ids
+
+    def take_in_progress(self) -> str | None:
+        """An IN_PROGRESS id nobody used yet, or None. Only these may ever be cancelled."""
+        candidates = list(self.given.get(CANCELLABLE, []))
+        if self.allow_cancel_discovered:
+            candidates += self.discovered.get(CANCELLABLE, [])
+        with self._lock:
+            for task_id in candidates:
+                if task_id not in self._taken:
+                    self._taken.add(task_id)
+                    return task_id
+        return None
+
+    def cancellable_allowed(self, task_id: str) -> bool:
+        if task_id in self.given.get(CANCELLABLE, []):
+            return True
+        return self.allow_cancel_discovered and task_id in self.discovered.get(CANCELLABLE, [])
