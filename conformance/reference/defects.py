@@ -1,0 +1,188 @@
+"""Catalogue of the defects the reference server can be switched into.
+
+Each defect is a named deviation from a faithful SDDC Manager. The suite's own
+tests start the reference server with one defect switched on and assert that
+the suite reports exactly the requirements listed here, so the catalogue is
+also the suite's specification of what each requirement catches.
+
+Unless a description says otherwise, a defect only changes the answers of
+``DELETE /v1/tasks/{id}`` (the operation under test); ``GET`` keeps answering
+faithfully so that the suite can still observe the true state of a task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Category = Literal[
+    "status",
+    "error-schema",
+    "content-type",
+    "success-body",
+    "behaviour",
+    "concurrency",
+    "auth",
+    "variation",
+    "hostile",
+]
+Expectation = Literal["fail", "warn", "pass"]
+
+CATEGORIES: tuple[Category, ...] = (
+    "status",
+    "error-schema",
+    "content-type",
+    "success-body",
+    "behaviour",
+    "concurrency",
+    "auth",
+    "variation",
+    "hostile",
+)
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One switchable deviation and the suite verdict it must provoke."""
+
+    name: str
+    category: Category
+    description: str
+    expect: Expectation
+    requirements: tuple[str, ...] = ()
+
+
+_ERROR_BODY = ("SCH-ERROR-BODY",)
+
+_CATALOGUE: tuple[Defect, ...] = (
+    # -- status codes --------------------------------------------------------------------------
+    Defect("wrong-success-status", "status",
+           "A successful cancel answers 204 instead of 200 (the task is still cancelled).",
+           "fail", ("SCH-STATUS", "BEH-CANCEL")),
+    Defect("odd-id-400", "status",
+           "Ids with characters outside [A-Za-z0-9-] answer 400 with an Error body.",
+           "fail", ("SCH-STATUS",)),
+    Defect("html-500", "status",
+           "Unknown ids answer 500 with a text/html error page.",
+           "fail", ("SRV-NO-5XX", "SCH-ERROR-BODY", "BEH-UNKNOWN-404")),
+    Defect("unknown-id-500", "status",
+           "Unknown ids answer 500 with a valid Error JSON body.",
+           "fail", ("SRV-NO-5XX", "BEH-UNKNOWN-404")),
+    Defect("accepted-202", "status",
+           "A successful cancel answers 202 instead of 200.",
+           "fail", ("SCH-STATUS", "BEH-CANCEL")),
+    Defect("redirect-cancel", "status",
+           "DELETE answers an undocumented 307 to the same URL with a trailing slash, which then works.",
+           "fail", ("SCH-STATUS",)),
+    # -- error schema (404 and 409 Error bodies of DELETE) -------------------------------------
+    Defect("missing-error-body", "error-schema",
+           "404 and 409 answers carry an empty body.", "fail", _ERROR_BODY),
+    Defect("plain-text-error", "error-schema",
+           "404 and 409 bodies are plain text (\"Task not found\") sent as text/plain.",
+           "fail", _ERROR_BODY),
+    Defect("error-wrong-type-top", "error-schema",
+           "Error bodies carry \"message\": 7.", "fail", _ERROR_BODY),
+    Defect("error-wrong-type-nested", "error-schema",
+           "Error bodies nest nestedErrors three levels deep and the innermost has \"errorCode\": 123.",
+           "fail", _ERROR_BODY),
+    Defect("error-bad-cause", "error-schema",
+           "Error bodies carry a second cause whose message is a number and whose type is an array.",
+           "fail", _ERROR_BODY),
+    Defect("error-as-array", "error-schema",
+           "Error bodies are a JSON array holding one Error.", "fail", _ERROR_BODY),
+    Defect("context-not-object", "error-schema",
+           "Error bodies carry \"context\": \"tasks-service\".", "fail", _ERROR_BODY),
+    Defect("arguments-not-strings", "error-schema",
+           "Error bodies carry \"arguments\": [42].", "fail", _ERROR_BODY),
+    Defect("nested-errors-not-array", "error-schema",
+           "Error bodies carry \"nestedErrors\" as an object instead of an array.", "fail", _ERROR_BODY),
+    Defect("error-null-fields", "error-schema",
+           "Error bodies carry \"errorType\": null and \"remediationMessage\": null.", "fail", _ERROR_BODY),
+    Defect("invalid-json-error", "error-schema",
+           "Error bodies are truncated JSON sent as application/json.", "fail", _ERROR_BODY),
+    # -- content type --------------------------------------------------------------------------
+    Defect("json-error-as-text-plain", "content-type",
+           "Valid Error JSON bodies are sent with Content-Type text/plain.",
+           "warn", ("SCH-ERROR-MEDIA",)),
+    # -- success body --------------------------------------------------------------------------
+    Defect("success-with-body", "success-body",
+           "A successful cancel answers 200 with the task JSON as its body.",
+           "fail", ("SCH-200-EMPTY",)),
+    # -- behaviour -----------------------------------------------------------------------------
+    Defect("cancel-finished-task", "behaviour",
+           "SUCCESSFUL, FAILED, COMPLETED_WITH_WARNING and SKIPPED tasks can be cancelled.",
+           "fail", ("BEH-NOT-CANCELLABLE",)),
+    Defect("pending-cancellable", "behaviour",
+           "PENDING tasks can be cancelled.", "fail", ("BEH-NOT-CANCELLABLE",)),
+    Defect("recancel-200", "behaviour",
+           "Cancelling an already CANCELLED task answers 200.",
+           "fail", ("BEH-RECANCEL", "BEH-NOT-CANCELLABLE")),
+    Defect("cancel-not-applied", "behaviour",
+           "Cancelling an IN_PROGRESS task answers 200 but the task stays IN_PROGRESS.",
+           "fail", ("BEH-CANCEL",)),
+    Defect("forget-cancelled", "behaviour",
+           "A cancelled task is removed, so GET and DELETE of it then answer 404.",
+           "fail", ("BEH-CANCEL", "BEH-RECANCEL")),
+    Defect("unknown-id-409", "behaviour",
+           "Unknown ids answer 409 with an Error body.", "fail", ("BEH-UNKNOWN-404",)),
+    Defect("unknown-id-200", "behaviour",
+           "Unknown ids answer 200 with no body.", "fail", ("BEH-UNKNOWN-404",)),
+    Defect("cancel-wrong-task", "behaviour",
+           "Cancelling an IN_PROGRESS task also cancels the next IN_PROGRESS task in creation order.",
+           "fail", ("BEH-STATEFUL",)),
+    # -- concurrency ---------------------------------------------------------------------------
+    Defect("racing-cancels", "concurrency",
+           "The cancellability check and the status change are not atomic, so racing cancels all answer 200.",
+           "fail", ("BEH-RACE",)),
+    # -- auth (every route) --------------------------------------------------------------------
+    Defect("auth-ignored", "auth",
+           "No bearer token is needed on any route.", "fail", ("AUTH-REQUIRED",)),
+    Defect("any-bearer-accepted", "auth",
+           "Any non-empty bearer token is accepted; a missing one still answers 401.",
+           "fail", ("AUTH-REQUIRED",)),
+    # -- legitimate variations a conforming suite must accept ----------------------------------
+    Defect("minimal-error", "variation",
+           "Error bodies carry only message and errorCode.", "pass"),
+    Defect("newer-build-fields", "variation",
+           "Error bodies add label, remediationUrl, notifications and a string-valued context.",
+           "pass"),
+    Defect("charset-content-type", "variation",
+           "Error bodies are sent as application/json;charset=UTF-8.", "pass"),
+    Defect("deep-valid-nesting", "variation",
+           "Error bodies carry a valid chain of nestedErrors 300 levels deep.", "pass"),
+    Defect("title-case-status", "variation",
+           "GET returns title-case status spellings such as \"In Progress\" and \"Cancelled\".", "pass"),
+    Defect("vendor-error-json", "variation",
+           "Error bodies are sent as application/vnd.vmware.error+json.", "pass"),
+    # -- hostile servers (robustness of the suite itself) --------------------------------------
+    Defect("slow-responses", "hostile",
+           "Every DELETE waits 3 seconds before answering.", "fail"),
+    Defect("huge-error-body", "hostile",
+           "404 bodies are a 30 MB JSON document streamed to the client.", "fail", _ERROR_BODY),
+    Defect("deep-invalid-nesting", "hostile",
+           "404 bodies nest nestedErrors 5000 levels deep with a wrongly typed errorCode at the bottom.",
+           "fail", _ERROR_BODY),
+    Defect("deep-valid-nesting-10k", "hostile",
+           "404 bodies nest valid nestedErrors 10000 levels deep, beyond the suite's documented limit.",
+           "fail", _ERROR_BODY),
+    Defect("invalid-utf8-error", "hostile",
+           "404 bodies are application/json holding the bytes FF FE inside a string.",
+           "fail", _ERROR_BODY),
+    Defect("redirect-other-host", "hostile",
+           "DELETE answers 302 to the same path on 127.0.0.2, another host.",
+           "fail", ("SCH-STATUS",)),
+)
+
+DEFECTS: dict[str, Defect] = {defect.name: defect for defect in _CATALOGUE}
+
+
+def validate_defect_names(names: Iterable[str]) -> frozenset[str]:
+    """Return ``names`` as a frozenset, or raise ValueError naming any unknown defect."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - DEFECTS.keys())
+    if unknown:
+        raise ValueError(
+            f"unknown defect(s): {', '.join(unknown)}; valid defects: {', '.join(sorted(DEFECTS))}"
+        )
+    return chosen
