@@ -24,6 +24,8 @@ class _Tally:
     findings: list[Finding] = field(default_factory=list)
     seen: set[tuple[str, ...]] = field(default_factory=set)
     not_run_reason: str | None = None
+    # Caveats worth a reader's attention even when the requirement passed ("not exercised for SKIPPED").
+    remarks: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,12 @@ class Recorder:
             if tally.not_run_reason is None:
                 tally.not_run_reason = reason
 
+    def remark(self, requirement_id: str, text: str) -> None:
+        with self._lock:
+            remarks = self._tallies[requirement_id].remarks
+            if text not in remarks:
+                remarks.append(text)
+
     def _add(
         self,
         requirement: Requirement,
@@ -163,10 +171,11 @@ def _summarise(violations: tuple[Violation, ...]) -> str:
 def _judge(requirement: Requirement, tally: _Tally, chosen: set[str] | None) -> tuple[Outcome, str]:
     if chosen is not None and requirement.id not in chosen:
         return Outcome.SKIPPED, "not part of the selected profile"
+    remarks = "".join(f"; {r}" for r in tally.remarks)
     if tally.failures:
-        return Outcome.FAIL, f"{tally.failures} of {tally.evaluations} evaluations failed"
+        return Outcome.FAIL, f"{tally.failures} of {tally.evaluations} evaluations failed{remarks}"
     if tally.evaluations:
-        return Outcome.PASS, f"{tally.evaluations} evaluations"
+        return Outcome.PASS, f"{tally.evaluations} evaluations{remarks}"
     if tally.not_run_reason:
         return Outcome.NOT_RUN, tally.not_run_reason
     return Outcome.NOT_RUN, "no exchange this requirement applies to was observed"
@@ -215,8 +224,16 @@ class RunResult:
         ]
 
     @property
+    def exercised(self) -> bool:
+        """At least one MUST requirement was evaluated: a run that judged nothing proves nothing."""
+        return any(
+            r.requirement.severity is Severity.MUST and r.outcome in (Outcome.PASS, Outcome.FAIL)
+            for r in self.results
+        )
+
+    @property
     def conformant(self) -> bool:
-        if self.failed_must:
+        if self.failed_must or not self.exercised:
             return False
         if self.strict and self.warnings:
             return False

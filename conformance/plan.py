@@ -13,6 +13,11 @@ def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
     echo(f"dry run against {session.target.base_url}: nothing will be sent")
     echo(f"profile {options.profile}; budget {options.max_requests} requests; seed {session.seed}")
     selected = session.selected()
+    if options.profile.includes(requirements.Profile.SCHEMA):
+        known = session.pool.non_cancellable()
+        echo(f"  {'generated ids':<20} DELETE /v1/tasks/<generated id> × {options.max_examples}, checked against "
+             f"{len(session.pool.known_ids())} known ids so none names an existing task"
+             + (f"; mixed with {len(known)} known tasks that must refuse" if known else ""))
     for requirement in requirements.catalogue():
         if requirement.id not in selected:
             continue
@@ -21,7 +26,6 @@ def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
 
 
 def plan_lines(requirement: requirements.Requirement, session: SuiteSession) -> list[str]:
-    planner = getattr(requirement.func, "plan", None)
-    if planner is not None:
-        return list(planner(session))
+    if requirement.plan is not None:
+        return list(requirement.plan(session))
     return ["checks every DELETE response the run receives"]

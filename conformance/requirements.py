@@ -44,6 +44,8 @@ class Requirement:
     seed: str
     source: str
     func: Callable[..., Any]
+    # For --dry-run: what the requirement would send, given a session (requests, ids).
+    plan: Callable[..., list[str]] | None = None
 
     @property
     def doc(self) -> str:
@@ -53,7 +55,7 @@ class Requirement:
 _REGISTRY: dict[str, Requirement] = {}
 
 # Modules whose import registers requirements; the registry is complete once they are loaded.
-_PROVIDERS = ("conformance.checks", "conformance.behavior")
+_PROVIDERS = ("conformance.checks", "conformance.behavior", "conformance.stateful")
 
 
 def register(
@@ -65,6 +67,7 @@ def register(
     title: str,
     seed: str,
     source: str = "seed",
+    plan: Callable[..., list[str]] | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the implementation of one requirement."""
 
@@ -80,6 +83,7 @@ def register(
             seed=seed,
             source=source,
             func=func,
+            plan=plan,
         )
         return func
 

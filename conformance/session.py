@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,11 +28,20 @@ class SuiteSession:
     embedded: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     notes: list[str] = field(default_factory=list)
+    # Tasks this run cancelled with a 200, so later scenarios can check they stay cancelled.
+    cancelled_by_suite: list[str] = field(default_factory=list)
     fatal: TargetError | None = None
     # Tests that crashed instead of judging: the run has no verdict.
     internal_errors: list[str] = field(default_factory=list)
+    # What the run is doing now, for the live progress display ("SCH-*: generated ids").
+    activity: str = ""
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
     provision: Any = None
+
+    @cached_property
+    def rng(self) -> random.Random:
+        """Randomness for scenario inputs, derived from the run's seed."""
+        return random.Random(self.seed)
 
     def note(self, text: str) -> None:
         if text not in self.notes:

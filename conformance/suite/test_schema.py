@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from conformance import generation, requirements
+from conformance import behavior, generation, requirements
 from conformance.generation import Probe
 from conformance.session import SuiteSession
 from conformance.suite._assert import assert_requirements_held
@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.sddc_profile("schema"), pytest.mark.requirement(*RESPO
 
 def test_generated_ids(sddc_session: SuiteSession) -> None:
     session = sddc_session
+    session.activity = "schema checks: generated ids"
     strategy = generation.probes(session.pool.non_cancellable(), session.pool.known_ids())
 
     # No shrinking: every response is recorded as it comes; the verdict needs all of them, and
@@ -40,6 +41,8 @@ def test_generated_ids(sddc_session: SuiteSession) -> None:
             purpose = f"{probe.origin} (must be refused)"
         exchange = session.target.cancel(probe.encoded, purpose=purpose, task_id=probe.raw)
         session.recorder.check(exchange)
+        if probe.known_status is None:
+            behavior.judge_generated(session, exchange)
 
     cancel()
     assert_requirements_held(session, RESPONSE_REQUIREMENTS)
