@@ -22,6 +22,9 @@ from conformance.model import REDACTED, Exchange, RecordedRequest, RecordedRespo
 from conformance.spec import load_fragment
 
 USER_AGENT = "sddc-conformance"
+# Tokens expire mid-run (an hour on appliances); a target that keeps rejecting fresh ones is not
+# re-logged into forever.
+MAX_RELOGINS = 5
 
 
 class TargetError(Exception):
@@ -105,7 +108,7 @@ class Target:
         self._next_slot = 0.0
         self._token = config.token
         self._refresh_token: str | None = None
-        self._relogged = False
+        self._relogins = 0
         self._local = threading.local()
         if config.verify is False:
             # The user asked for it and is warned once by the CLI; one line per request is noise.
@@ -227,7 +230,7 @@ class Target:
             and exchange.response.status == 401
             and self._may_relogin()
         ):
-            # Tokens expire mid-run on real appliances; one fresh login, then the verdict stands.
+            # An expired token gets one fresh login and one re-send; a second 401 is final.
             self.login()
             exchange = self._send_once(method, path, purpose, task_id, auth, token, params)
             if exchange.response is not None and exchange.response.status == 401:
@@ -238,9 +241,9 @@ class Target:
 
     def _may_relogin(self) -> bool:
         with self._lock:
-            if self._relogged or not (self.config.username and self.config.password):
+            if self._relogins >= MAX_RELOGINS or not (self.config.username and self.config.password):
                 return False
-            self._relogged = True
+            self._relogins += 1
             return True
 
     def _send_once(

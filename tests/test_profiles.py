@@ -1,0 +1,93 @@
+"""Profiles, --certify and NOT RUN reasons, over real HTTP against the reference server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from conformance.findings import RunResult
+from conformance.model import Outcome
+from conformance.options import RunOptions, RunProfile
+from conformance.reference import ReferenceConfig, ReferenceServer
+from conformance.runner import execute
+from conformance.session import open_session
+
+PASSWORD = "profile-pw-123"
+
+
+@pytest.fixture
+def server() -> Iterator[ReferenceServer]:
+    with ReferenceServer(ReferenceConfig(password=PASSWORD)) as running:
+        yield running
+
+
+def run(server: ReferenceServer, **kwargs: object) -> RunResult:
+    settings: dict[str, object] = {"seed": 2, "max_examples": 20, **kwargs}
+    options = RunOptions(base_url=server.base_url, username=server.config.username, password=PASSWORD,
+                         **settings)  # type: ignore[arg-type]
+    with open_session(options) as session:
+        return execute(session)
+
+
+def outcomes(result: RunResult) -> dict[str, Outcome]:
+    return {r.requirement.id: r.outcome for r in result.results}
+
+
+def test_behaviour_without_tasks_is_not_run_with_an_actionable_reason(server: ReferenceServer) -> None:
+    result = run(server, profile=RunProfile.BEHAVIOR)
+
+    by_id = {r.requirement.id: r for r in result.results}
+    for rid in ("BEH-CANCEL", "BEH-RACE", "BEH-STATEFUL", "BEH-RECANCEL"):
+        assert by_id[rid].outcome is Outcome.NOT_RUN
+        assert "--task IN_PROGRESS=<id>" in by_id[rid].reason
+    assert by_id["BEH-NOT-CANCELLABLE"].outcome is Outcome.NOT_RUN
+    # Needs no task: unknown ids and auth still run.
+    assert by_id["BEH-UNKNOWN-404"].outcome is Outcome.PASS
+    assert by_id["AUTH-REQUIRED"].outcome is Outcome.PASS
+    assert all(o is Outcome.SKIPPED for rid, o in outcomes(result).items() if rid.startswith(("SCH-", "SRV-")))
+    assert result.conformant  # NOT RUN is never a failure...
+
+
+def test_certify_refuses_what_was_not_exercised(server: ReferenceServer) -> None:
+    result = run(server, profile=RunProfile.BEHAVIOR, certify=True)
+
+    assert not result.conformant  # ...but certification needs every MUST proven.
+    assert {r.requirement.id for r in result.unproven_must} >= {"BEH-CANCEL", "SCH-STATUS"}
+
+
+def test_discover_finds_non_cancellable_tasks(server: ReferenceServer) -> None:
+    result = run(server, profile=RunProfile.BEHAVIOR, discover=True)
+
+    by_id = {r.requirement.id: r for r in result.results}
+    assert by_id["BEH-NOT-CANCELLABLE"].outcome is Outcome.PASS
+    assert by_id["BEH-NOT-CANCELLABLE"].evaluations == 12  # two tasks in each of six statuses
+    # Discovered IN_PROGRESS tasks are not cancelled without --allow-cancel-discovered.
+    assert by_id["BEH-CANCEL"].outcome is Outcome.NOT_RUN
+    assert server.store.ids_by_status()["CANCELLED"] == server.state_document()["tasks"]["CANCELLED"]
+
+
+def test_allow_cancel_discovered_exercises_everything(server: ReferenceServer) -> None:
+    result = run(server, discover=True, allow_cancel_discovered=True, certify=True)
+
+    assert result.conformant, [(r.requirement.id, r.reason) for r in result.unproven_must]
+
+
+def test_schema_profile_cancels_nothing(server: ReferenceServer) -> None:
+    before = server.store.ids_by_status()
+    result = run(server, profile=RunProfile.SCHEMA, discover=True)
+
+    assert result.conformant
+    assert server.store.ids_by_status() == before
+    assert outcomes(result)["SCH-200-EMPTY"] is Outcome.NOT_RUN
+
+
+def test_token_expiring_mid_run_is_renewed_once() -> None:
+    with ReferenceServer(ReferenceConfig(password=PASSWORD, token_ttl=0.5)) as short_lived:
+        result = run(short_lived, profile=RunProfile.SCHEMA, max_examples=60, rate_limit=50.0)
+
+    assert result.conformant
+    logins = [r for r in short_lived.request_log if r.method == "POST" and r.path == "/v1/tokens"]
+    # Each expiry costs one fresh login; conformant means no 401 reached the checks.
+    assert len(logins) >= 2
+    assert any(r.status_code == 401 for r in short_lived.request_log)
