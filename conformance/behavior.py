@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from conformance.model import Exchange, Violation
@@ -200,7 +201,7 @@ def not_cancellable(session: SuiteSession) -> None:
     covered: set[str] = set()
     for given_status, task_id in tasks:
         before = read(session, task_id, f"{rid}: precondition")
-        status = before.status if before.available else given_status
+        status = str(before.status) if before.available else given_status
         if status == CANCELLABLE:
             session.note(f"task {task_id} was given as {given_status} but reads IN_PROGRESS; not cancelled")
             continue
@@ -259,13 +260,11 @@ def racing_cancels(session: SuiteSession) -> None:
     if acquired is None:
         session.recorder.not_run(rid, NO_IN_PROGRESS)
         return
-    task_id, before = acquired
+    task_id = acquired[0]
     n = session.options.concurrency
-    calls = [
-        (lambda i=i: cancel(session, task_id, f"{rid}: concurrent cancel {i + 1}/{n}"))  # type: ignore[misc]
-        for i in range(n)
-    ]
-    exchanges = session.target.run_concurrently(calls)
+    exchanges = session.target.run_concurrently(
+        [partial(cancel, session, task_id, f"{rid}: concurrent cancel {i + 1}/{n}") for i in range(n)]
+    )
     session.cancelled_by_suite.append(task_id)
     codes = sorted(status_of(e) or 0 for e in exchanges)
     winners = codes.count(200)

@@ -9,7 +9,7 @@ drives the same tests through this plugin; nothing here is a second implementati
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -128,11 +128,17 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     running = active()
-    if running is not None and report.failed and call.excinfo is not None:
-        # A conformance failure is an AssertionError; anything else is the suite's own bug.
-        if not call.excinfo.errisinstance(AssertionError):
-            running.internal_errors.append(f"{item.name}: {call.excinfo.exconly()[:300]}")
+    # A conformance failure is an AssertionError; anything else is the suite's own bug.
+    if (
+        running is not None
+        and report.failed
+        and call.excinfo is not None
+        and not call.excinfo.errisinstance((AssertionError, pytest.skip.Exception))
+    ):
+        running.internal_errors.append(f"{item.name}: {call.excinfo.exconly()[:300]}")
     return report
