@@ -97,6 +97,12 @@ class Recorder:
             if tally.not_run_reason is None:
                 tally.not_run_reason = reason
 
+    def unexercised_reason(self, requirement_id: str) -> str | None:
+        """Why a requirement has not been evaluated yet, or None once it has been."""
+        with self._lock:
+            tally = self._tallies[requirement_id]
+            return None if tally.evaluations else tally.not_run_reason
+
     def remark(self, requirement_id: str, text: str) -> None:
         with self._lock:
             remarks = self._tallies[requirement_id].remarks
