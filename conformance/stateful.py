@@ -31,7 +31,8 @@ def expected_cancel_status(model_status: str) -> int:
 
 
 def build_machine(session: SuiteSession, tracked: dict[str, str], can_read: bool) -> type[RuleBasedStateMachine]:
-    ids = sorted(tracked)
+    # Insertion order (by role), not the ids themselves: the same seed then walks the same steps.
+    ids = list(tracked)
 
     class CancelModel(RuleBasedStateMachine):
         def __init__(self) -> None:

@@ -1,0 +1,106 @@
+"""Generated ids: never an existing task, every documented shape, and reproducible from the seed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from conftest import TEST_PASSWORD
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from conformance import generation
+from conformance.generation import PERCENT_LITERALS, RESERVED, Probe
+from conformance.options import RunOptions, RunProfile
+from conformance.runner import execute
+from conformance.session import open_session
+
+ORIGINS = {"schemathesis", "uuid-shaped", "long", "reserved characters", "percent-encoded", "unicode"}
+# Ids the generators would produce often if nothing kept them out.
+# Two of the percent literals are kept out (the others must still appear as their own shape).
+EXISTING = {"%", "%2F", *RESERVED, "0", "a", "A", "-", "é", ".", "..", "00", "aa"}
+
+
+def draw(strategy: st.SearchStrategy[Probe], count: int, seed_value: int = 1) -> list[Probe]:
+    drawn: list[Probe] = []
+
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @seed(seed_value)
+    @given(strategy)
+    def collect(probe: Probe) -> None:
+        drawn.append(probe)
+
+    collect()
+    return drawn
+
+
+@pytest.fixture(scope="module")
+def probes() -> list[Probe]:
+    return draw(generation.probes(existing_ids=EXISTING), 500)
+
+
+def test_never_an_existing_id(probes: list[Probe]) -> None:
+    assert len(probes) >= 400
+    clashes = [p for p in probes if p.raw in EXISTING]
+    assert clashes == []
+
+
+def test_known_tasks_are_mixed_in_and_never_generated() -> None:
+    known = [("FAILED", "f-1"), ("CANCELLED", "c-1")]
+    drawn = draw(generation.probes(known, existing_ids={"f-1", "c-1", *EXISTING}), 300)
+    pooled = [p for p in drawn if p.known_status]
+    assert {(p.known_status, p.raw) for p in pooled} == set(known)
+    assert {p.origin for p in pooled} == {"known FAILED task", "known CANCELLED task"}
+    generated = [p for p in drawn if not p.known_status]
+    assert generated and all(p.raw not in {"f-1", "c-1", *EXISTING} for p in generated)
+
+
+def test_every_shape_appears(probes: list[Probe]) -> None:
+    origins = Counter(p.origin for p in probes)
+    assert set(origins) == ORIGINS, origins
+
+
+def test_shapes_are_what_they_say(probes: list[Probe]) -> None:
+    for p in probes:
+        assert p.encoded, p
+        # One path segment on the wire: nothing that would end or split it.
+        assert not set(p.encoded) & set("/?#"), p
+        if p.origin == "uuid-shaped":
+            assert len(p.raw.replace("-", "")) == 32 and all(c in "0123456789abcdefABCDEF-" for c in p.raw), p
+        elif p.origin == "long":
+            # Bounded in encoded bytes, what a server's request-line limit counts.
+            assert 250 <= len(p.encoded) <= generation.MAX_LONG_ID and len(set(p.raw)) == 1, p
+        elif p.origin == "reserved characters":
+            assert set(p.raw) <= set(RESERVED), p
+        elif p.origin == "percent-encoded":
+            assert p.raw in PERCENT_LITERALS and unquote(p.encoded) == p.raw, p
+
+
+def test_long_ids_stay_under_4_kb_of_url(probes: list[Probe]) -> None:
+    # generation.py's promise: long ids stay under 4 KB of URL, far from 8 KB request-line caps.
+    assert max(len(p.encoded) for p in probes) <= 4096
+
+
+def _sent_paths(server: Any, seed_value: int) -> list[str]:
+    before = len(server.request_log)
+    options = RunOptions(
+        base_url=server.base_url, username="admin@local", password=TEST_PASSWORD,
+        tasks=server.state_document()["tasks"], profile=RunProfile.SCHEMA, max_examples=25, seed=seed_value,
+    )
+    with open_session(options) as session:
+        execute(session)
+    return [f"{r.method} {r.path}" for r in server.request_log[before:]]
+
+
+def test_same_seed_same_requests(reference_server: Callable[..., Any]) -> None:
+    server = reference_server()
+    first = _sent_paths(server, 7)
+    second = _sent_paths(server, 7)
+    assert len(first) >= 25 and first == second
+    assert first[0] == "POST /v1/tokens"
+    other = _sent_paths(server, 8)
+    assert other != first
