@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from datetime import UTC, datetime
@@ -101,7 +102,9 @@ def serve(host: str, port: int, state_file: str | None, request_log: str | None,
         fail("--tls-cert and --tls-key go together", EXIT_USAGE)
     password = os.environ.get("SDDC_PASSWORD")
     try:
-        config = ReferenceConfig(defects=frozenset(defects), **({"password": password} if password else {}))
+        config = ReferenceConfig(defects=frozenset(defects))
+        if password:
+            config = dataclasses.replace(config, password=password)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
 
@@ -217,7 +220,8 @@ def replay(**kwargs: Any) -> None:
     """Re-send the failing requests of a report (directory or findings.json) and re-judge the answers."""
     from conformance.replay import replay_command
 
-    password = _read_password(kwargs.pop("password_file")) if kwargs.get("username") else None
+    password_file = kwargs.pop("password_file")
+    password = _read_password(password_file) if kwargs.get("username") else None
     sys.exit(replay_command(**kwargs, password=password))
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ from conformance.cli import (
 from conformance.console import print_summary
 from conformance.findings import RunResult
 from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS, OptionsError, RunOptions, RunProfile
+from conformance.progress import progress
 from conformance.report import write_reports
 from conformance.runner import SuiteCrashed, build_result, execute
 from conformance.session import SuiteSession, open_session
@@ -96,7 +97,8 @@ def run_command(**params: Any) -> int:
                 print_plan(session, click.echo)
                 return EXIT_OK
             try:
-                run = execute(session)
+                with progress(session, quiet=quiet, secrets=(options.token, options.password)):
+                    run = execute(session)
             except TargetError as exc:
                 # Keep what the run learned before the target went away.
                 session.note(f"run stopped: {exc}")

@@ -1,10 +1,65 @@
-"""Plain-text evidence of a finding, shared by the console, JUnit and Markdown reports."""
+"""Plain-text evidence of a finding, shared by the console, JUnit, HTML and Markdown reports."""
 
 from __future__ import annotations
 
-from conformance.model import Finding
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from conformance.findings import RequirementResult, RunResult
+from conformance.model import Finding, Outcome
 
 RESPONSE_EXCERPT = 600
+
+# Labels every report shares; WARN is a failed SHOULD that does not fail the run (no --strict).
+WARN = "WARN"
+LABELS = ("PASS", "FAIL", WARN, "NOT RUN", "SKIPPED")
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s?#]*@")
+
+
+def label(result: RequirementResult, run: RunResult) -> str:
+    if result.is_warning and not run.strict:
+        return WARN
+    return str(result.outcome)
+
+
+def label_counts(run: RunResult) -> dict[str, int]:
+    counts = dict.fromkeys(LABELS, 0)
+    for result in run.results:
+        counts[label(result, run)] += 1
+    return counts
+
+
+def public_url(url: str) -> str:
+    """The URL without user:password@ -- a report must never carry credentials given in a URL."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def scrub_userinfo(text: str) -> str:
+    """Strip user:password@ from every URL inside free text (curl lines, messages)."""
+    return _USERINFO.sub(r"\1", text)
+
+
+def scrub_document(value: Any) -> Any:
+    """scrub_userinfo applied to every string of a JSON-like document."""
+    if isinstance(value, str):
+        return scrub_userinfo(value)
+    if isinstance(value, dict):
+        return {k: scrub_document(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_document(v) for v in value]
+    return value
+
+
+def reported_failures(result: RequirementResult) -> list[Finding]:
+    """Findings worth showing as failures: informative notes of MAY requirements are not."""
+    if result.outcome is not Outcome.FAIL:
+        return []
+    return [f for f in result.findings if str(f.level) == "fail"]
 
 
 def finding_text(finding: Finding, *, excerpt: int = RESPONSE_EXCERPT) -> str:
@@ -18,9 +73,10 @@ def finding_text(finding: Finding, *, excerpt: int = RESPONSE_EXCERPT) -> str:
         lines.append(f"  {exchange.request.as_curl()}")
         if exchange.response is not None:
             response = exchange.response
-            lines.append(f"response: {response.status} {response.reason} ({response.content_type or 'no Content-Type'})")
+            ctype = response.content_type or "no Content-Type"
+            lines.append(f"response: {response.status} {response.reason} ({ctype})")
             if response.body:
                 lines.append("  " + response.excerpt(excerpt).replace("\n", "\n  "))
         elif exchange.error:
             lines.append(f"no response: {exchange.error}")
-    return "\n".join(lines)
+    return scrub_userinfo("\n".join(lines))

@@ -6,14 +6,18 @@ import json
 from pathlib import Path
 
 from conformance.findings import RunResult
+from conformance.report.evidence import scrub_document
 
 SCHEMA_ID = "https://sddc-conformance.invalid/findings.schema.json"
 
 
 def write_findings(run: RunResult, directory: Path) -> Path:
     path = directory / "findings.json"
-    document = {"$schema": SCHEMA_ID, **run.to_json()}
+    document = scrub_document({"$schema": SCHEMA_ID, **run.to_json()})
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # A hostile body can smuggle a lone surrogate into a message; backslashreplace turns it into
+    # the equivalent JSON escape instead of failing the whole report.
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
     tmp.replace(path)
     return path

@@ -1,0 +1,256 @@
+"""The certification bundle: a report directory whose manifest.json pins every artifact by sha256.
+
+`verify` recomputes the digests of a directory or of a .tar.gz made by `bundle` and names every
+artifact that changed, is missing or was added. manifest.json also pins itself (`self_sha256`,
+computed with that field zeroed), so an edit of the manifest alone is caught as well.
+
+This is tamper-evidence, not a signature: whoever can rewrite every file can recompute every
+digest. Submit the bundle's sha256 through a separate channel, or sign the .tar.gz, to bind it.
+
+A .tar.gz is verified in memory, member by member: nothing from it is ever written to disk, so a
+hostile archive (absolute paths, `..`, links, devices, a decompression bomb) cannot escape.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import re
+import tarfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+MANIFEST = "manifest.json"
+SELF_DIGEST_FIELD = "self_sha256"
+_ZERO_DIGEST = "0" * 64
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+# Reports are a few MiB at most; the caps stop a decompression bomb long before memory runs out.
+MAX_MEMBERS = 10_000
+MAX_TOTAL_BYTES = 512 * 1024 * 1024
+
+
+class NotABundle(ValueError):
+    """The input is not something verify can judge (exit 2): no manifest, unreadable, unsafe archive."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    artifacts: int
+    changed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    manifest_problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return not (self.changed or self.missing or self.added or self.manifest_problem)
+
+    def lines(self) -> list[str]:
+        out = [f"manifest.json: {self.manifest_problem}"] if self.manifest_problem else []
+        out += [f"changed: {name}" for name in self.changed]
+        out += [f"missing: {name}" for name in self.missing]
+        out += [f"added: {name}" for name in self.added]
+        return out
+
+
+@dataclass
+class _Contents:
+    """What a bundle holds, wherever it lives: its manifest's bytes and every other file's digest."""
+
+    manifest: bytes | None = None
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(directory: Path) -> Iterator[tuple[str, Path]]:
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink() or path.is_file():
+            yield path.relative_to(directory).as_posix(), path
+
+
+def artifact_digests(directory: Path) -> dict[str, str]:
+    """sha256 of every regular file under the directory except the manifest, by POSIX relative path."""
+    # A symlink is never an artifact: hashing its target would vouch for a file outside the bundle.
+    return {
+        name: sha256_file(path)
+        for name, path in _files(directory)
+        if name != MANIFEST and not path.is_symlink()
+    }
+
+
+# -- manifest self digest --------------------------------------------------------------------------
+def seal(document: dict[str, Any]) -> bytes:
+    """Serialise a manifest with its self digest as the last field."""
+    body = {k: v for k, v in document.items() if k != SELF_DIGEST_FIELD}
+    draft = _dump({**body, SELF_DIGEST_FIELD: _ZERO_DIGEST})
+    return _dump({**body, SELF_DIGEST_FIELD: hashlib.sha256(draft).hexdigest()})
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _manifest_problem(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None, "not valid JSON (altered)"
+    if not isinstance(document, dict) or not isinstance(document.get("artifacts"), dict):
+        return None, "has no artifact list (altered)"
+    claimed = document.get(SELF_DIGEST_FIELD)
+    if not isinstance(claimed, str) or not _DIGEST.fullmatch(claimed):
+        return document, f"has no valid {SELF_DIGEST_FIELD} (altered)"
+    needle = f'"{SELF_DIGEST_FIELD}": "{claimed}"'.encode()
+    if raw.count(needle) != 1:
+        return document, "altered (its own digest cannot be located)"
+    zeroed = raw.replace(needle, f'"{SELF_DIGEST_FIELD}": "{_ZERO_DIGEST}"'.encode())
+    if hashlib.sha256(zeroed).hexdigest() != claimed:
+        return document, "altered (its own digest does not match)"
+    return document, None
+
+
+def _compare(contents: _Contents) -> Verification:
+    if contents.manifest is None:
+        raise NotABundle(f"no {MANIFEST}: not a report bundle")
+    document, problem = _manifest_problem(contents.manifest)
+    expected: dict[str, str] = {}
+    if document is not None and isinstance(document.get("artifacts"), dict):
+        for name, entry in document["artifacts"].items():
+            digest = entry.get("sha256") if isinstance(entry, dict) else None
+            expected[str(name)] = str(digest)
+    actual = contents.digests
+    return Verification(
+        artifacts=len(expected),
+        changed=tuple(sorted(n for n in expected.keys() & actual.keys() if expected[n] != actual[n])),
+        missing=tuple(sorted(expected.keys() - actual.keys())),
+        added=tuple(sorted(actual.keys() - expected.keys())),
+        manifest_problem=problem,
+    )
+
+
+# -- reading a directory or an archive -------------------------------------------------------------
+def _read_directory(directory: Path) -> _Contents:
+    contents = _Contents()
+    manifest = directory / MANIFEST
+    if manifest.is_file() and not manifest.is_symlink():
+        contents.manifest = manifest.read_bytes()
+    for name, path in _files(directory):
+        if name == MANIFEST:
+            continue
+        # A symlink counts as an added file whose content can never match a digest.
+        contents.digests[name] = "symlink" if path.is_symlink() else sha256_file(path)
+    return contents
+
+
+def _safe_name(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or path.is_absolute():
+        raise NotABundle(f"unsafe archive member {name!r}: absolute path")
+    if ".." in path.parts or "\\" in name:
+        raise NotABundle(f"unsafe archive member {name!r}: leaves the bundle")
+    parts = tuple(p for p in path.parts if p != ".")
+    if not parts:
+        raise NotABundle(f"unsafe archive member {name!r}: empty name")
+    return PurePosixPath(*parts)
+
+
+def _archive_members(archive: Path) -> Iterator[tuple[PurePosixPath, bytes]]:
+    total = 0
+    seen: set[PurePosixPath] = set()
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_MEMBERS:
+                    raise NotABundle(f"{archive} has more than {MAX_MEMBERS} members")
+                name = _safe_name(member.name)
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise NotABundle(f"unsafe archive member {member.name!r}: not a regular file")
+                if name in seen:
+                    raise NotABundle(f"archive member {member.name!r} appears twice")
+                seen.add(name)
+                total += member.size
+                if total > MAX_TOTAL_BYTES:
+                    raise NotABundle(f"{archive} unpacks to more than {MAX_TOTAL_BYTES} bytes")
+                handle = tar.extractfile(member)
+                yield name, handle.read() if handle is not None else b""
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, OSError, zlib.error) as exc:
+        raise NotABundle(f"{archive} is not a readable .tar.gz: {exc}") from None
+
+
+def _read_archive(archive: Path) -> _Contents:
+    members = dict(_archive_members(archive))
+    roots = {name.parts[0] for name in members}
+    # `bundle` writes one top-level directory; accept a flat archive too.
+    prefix: tuple[str, ...] = ()
+    if PurePosixPath(MANIFEST) not in members and len(roots) == 1:
+        prefix = (next(iter(roots)),)
+    contents = _Contents()
+    for name, data in members.items():
+        if name.parts[: len(prefix)] != prefix:
+            contents.digests[name.as_posix()] = hashlib.sha256(data).hexdigest()
+            continue
+        relative = PurePosixPath(*name.parts[len(prefix):]).as_posix()
+        if relative == MANIFEST:
+            contents.manifest = data
+        else:
+            contents.digests[relative] = hashlib.sha256(data).hexdigest()
+    return contents
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.endswith((".tar.gz", ".tgz"))
+
+
+def verify(path: Path) -> Verification:
+    """Verify a report directory or a bundle archive; NotABundle when it is neither."""
+    if path.is_dir():
+        return _compare(_read_directory(path))
+    if is_archive(path):
+        return _compare(_read_archive(path))
+    if path.exists():
+        raise NotABundle(f"{path} is neither a report directory nor a .tar.gz bundle")
+    raise NotABundle(f"{path} does not exist")
+
+
+# -- writing an archive ---------------------------------------------------------------------------
+def make_bundle(directory: Path, output: Path) -> Path:
+    """Pack a verified report directory into one reproducible .tar.gz under a single top-level folder."""
+    result = verify(directory)
+    if not result.intact:
+        raise ValueError("the report directory does not match its manifest: " + "; ".join(result.lines()))
+    directory = directory.resolve()
+    output = output.resolve()
+    if output.is_relative_to(directory):
+        raise NotABundle(f"{output} is inside the report directory; write the bundle elsewhere")
+    root = directory.name or "report"
+    buffer = io.BytesIO()
+    # Fixed metadata (mtime, owner, order) makes the same reports give the same archive bytes.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz, tarfile.open(
+        fileobj=gz, mode="w", format=tarfile.PAX_FORMAT
+    ) as tar:
+        names = [MANIFEST, *sorted(artifact_digests(directory))]
+        for name in names:
+            data = (directory / name).read_bytes()
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(output)
+    return output

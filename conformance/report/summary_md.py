@@ -1,0 +1,87 @@
+"""summary.md: a short Markdown summary for CI step summaries and merge-request comments.
+
+It is posted where people are notified, so nothing in it may link, embed, mention or format:
+text from the target only ever appears inside code spans (where Markdown interprets nothing),
+and the suite's own text is escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conformance.findings import RequirementResult, RunResult
+from conformance.report.evidence import LABELS, WARN, label, label_counts, public_url, reported_failures
+
+# One line per row; a reader follows up in report.html.
+CELL_LIMIT = 160
+_SHOWN = ("FAIL", WARN, "NOT RUN")
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&@:])")
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Suite text as literal Markdown: no emphasis, links, HTML, mentions or table breaks."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _one_line(text))
+
+
+def code(text: str) -> str:
+    """Untrusted text as an inline code span: fenced by more backticks than it contains."""
+    text = _one_line(text).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
+
+
+def _row(result: RequirementResult, run: RunResult) -> str:
+    r = result.requirement
+    failures = reported_failures(result)
+    example = code(failures[0].summary) if failures else ""
+    return (
+        f"| {label(result, run)} | `{r.id}` | {r.severity} | {escape(r.title)} | "
+        f"{escape(result.reason)} | {example} |"
+    )
+
+
+def render_summary(run: RunResult) -> str:
+    counts = label_counts(run)
+    icon = "✅" if run.conformant else "❌"
+    lines = [
+        f"## {icon} sddc-conformance: {run.verdict}",
+        "",
+        " · ".join(f"**{counts[name]}** {name.lower()}" for name in LABELS),
+        "",
+        f"Target {code(public_url(run.target_url))}"
+        f"{' (embedded reference server)' if run.embedded_target else ''}"
+        f" · product {code(_product(run))} · profile `{run.profile}` · seed `{run.seed}`"
+        f" · suite `{run.suite_version}` · fragment `{run.fragment_version}`"
+        f" · {run.requests_sent} requests in {run.duration_seconds:.1f} s",
+    ]
+    rows = [_row(r, run) for r in run.results if label(r, run) in _SHOWN]
+    if rows:
+        lines += [
+            "",
+            "| Result | ID | Severity | Requirement | Reason | First finding |",
+            "|---|---|---|---|---|---|",
+            *rows,
+        ]
+    lines += ["", "Evidence, requests and curl reproductions: `report.html` and `findings.json`."]
+    return "\n".join(lines) + "\n"
+
+
+def _product(run: RunResult) -> str:
+    if not run.product:
+        return "not exposed"
+    return ", ".join(f"{k}: {v}" for k, v in run.product.items())
+
+
+def write_summary(run: RunResult, directory: Path) -> Path:
+    path = directory / "summary.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(render_summary(run), encoding="utf-8", errors="replace")
+    tmp.replace(path)
+    return path
