@@ -6,7 +6,9 @@ RecursionError (or worse). The depth is measured without recursion before anythi
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import re
 import sys
 from dataclasses import dataclass
@@ -16,26 +18,28 @@ from typing import Any
 # nest a handful of levels; the limit is far above that and far below where parsers break.
 MAX_JSON_DEPTH = 1000
 
-# Strings are matched whole so brackets inside them are not counted.
-_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+# Strings are removed whole so brackets inside them are not counted (an unterminated string is
+# not a match, as in any JSON scanner that then fails). The unrolled form is several times faster.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+# Openers become 2 and closers 0, so the running sum minus the bracket count is the depth.
+_OPEN_AS_TWO = bytes(2 if c in b"[{" else 0 for c in range(256))
 
 # Headroom for json and jsonschema at MAX_JSON_DEPTH; both recurse several frames per level.
 _RECURSION_LIMIT = 20 * MAX_JSON_DEPTH + 1000
 
 
 def json_depth(body: bytes) -> int:
-    """Deepest nesting of arrays and objects in body, found without recursion."""
-    depth = deepest = 0
-    for match in _STRUCTURE.finditer(body):
-        token = match.group()
-        first = token[:1]
-        if first in (b"[", b"{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        elif first in (b"]", b"}"):
-            depth -= 1
-    return deepest
+    """Deepest nesting of arrays and objects in body, found without recursion.
+
+    Every step runs in C (regex substitution, translate, accumulate): a Python loop over the
+    matches took 1.6 s for a 10 MB body, more than parsing and validating it.
+    """
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKET)
+    if not brackets:
+        return 0
+    running = map(operator.sub, itertools.accumulate(brackets.translate(_OPEN_AS_TWO)), itertools.count(1))
+    return max(0, max(running))
 
 
 @dataclass(frozen=True)

@@ -174,14 +174,18 @@ def _summarise(violations: tuple[Violation, ...]) -> str:
     return first if not more else f"{first} (and {more} more)"
 
 
+def _evaluations(n: int) -> str:
+    return f"{n} evaluation{'s' if n != 1 else ''}"
+
+
 def _judge(requirement: Requirement, tally: _Tally, chosen: set[str] | None) -> tuple[Outcome, str]:
     if chosen is not None and requirement.id not in chosen:
         return Outcome.SKIPPED, "not part of the selected profile"
     remarks = "".join(f"; {r}" for r in tally.remarks)
     if tally.failures:
-        return Outcome.FAIL, f"{tally.failures} of {tally.evaluations} evaluations failed{remarks}"
+        return Outcome.FAIL, f"{tally.failures} of {_evaluations(tally.evaluations)} failed{remarks}"
     if tally.evaluations:
-        return Outcome.PASS, f"{tally.evaluations} evaluations{remarks}"
+        return Outcome.PASS, f"{_evaluations(tally.evaluations)}{remarks}"
     if tally.not_run_reason:
         return Outcome.NOT_RUN, tally.not_run_reason
     return Outcome.NOT_RUN, "no exchange this requirement applies to was observed"

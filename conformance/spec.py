@@ -103,6 +103,30 @@ class Fragment:
         return jsonschema.Draft202012Validator(schema)
 
     @cached_property
+    def _fast_error_validator(self) -> Any:
+        """jsonschema_rs (a schemathesis dependency) for the same schema, or None without it.
+
+        Only ever asked yes/no: violation messages and paths always come from `error_validator`,
+        so reports read the same whichever validator ran.
+        """
+        try:
+            import jsonschema_rs
+        except ImportError:  # pragma: no cover - installed with schemathesis
+            return None
+        return jsonschema_rs.Draft202012Validator(self.error_validator.schema)
+
+    def error_is_valid(self, instance: Any) -> bool:
+        """Whether instance validates against Error; 100x faster than jsonschema on large bodies.
+
+        Safe to hand to the Rust validator only because bodies.decode_json has already refused
+        anything nested deeper than MAX_JSON_DEPTH (it crashes the process far deeper than that).
+        """
+        fast = self._fast_error_validator
+        if fast is None:
+            return bool(self.error_validator.is_valid(instance))
+        return bool(fast.is_valid(instance))
+
+    @cached_property
     def error_fields(self) -> frozenset[str]:
         return frozenset(self.schemas["Error"].get("properties", {}))
 

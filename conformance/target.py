@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -104,7 +104,12 @@ class Target:
         self._fragment = load_fragment()
         self._lock = threading.Lock()
         self._sent = 0
-        self._consecutive_failures = 0
+        # Counted per method: a target whose GETs answer while every DELETE hangs has stopped
+        # answering the operation under test, and fast GETs between the DELETEs must not hide that.
+        self._consecutive_failures: dict[str, int] = {}
+        # Once the run is declared dead every later send fails at once (Hypothesis replays the
+        # failing example, teardown code may send): each would otherwise wait out another timeout.
+        self._stopped: TargetStoppedAnswering | None = None
         self._next_slot = 0.0
         self._token = config.token
         self._refresh_token: str | None = None
@@ -262,23 +267,23 @@ class Target:
             headers["Authorization"] = f"Bearer {token}"
         elif auth:
             headers.update(self._auth_headers())
+        session = self._session()
+        prepared = session.prepare_request(requests.Request(method, url, headers=headers, params=params))
+        # requests re-quotes URLs and would turn an encoded dot segment (%2E%2E) back into "..",
+        # which servers resolve to another path: the path goes out exactly as the suite built it.
+        query = urlsplit(prepared.url or "").query
+        prepared.url = url + (f"?{query}" if query else "")
         recorded = RecordedRequest(
             method=method,
-            url=requests.Request(method, url, params=params).prepare().url or url,
+            url=prepared.url,
             headers={k: (f"Bearer {REDACTED}" if k == "Authorization" else v) for k, v in headers.items()},
         )
+        if self._stopped is not None:
+            raise TargetStoppedAnswering(str(self._stopped), self._stopped.exchange)
         self._take_slot()
         started = time.monotonic()
         try:
-            response = self._session().request(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                timeout=self.config.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+            response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False, stream=True)
             with response:
                 body, truncated = self._read_body(response, started)
         except requests.RequestException as exc:
@@ -286,7 +291,7 @@ class Target:
         except _SlowBody as exc:
             return self._failed(recorded, str(exc), purpose, task_id)
         with self._lock:
-            self._consecutive_failures = 0
+            self._consecutive_failures[method] = 0
         return Exchange(
             request=recorded,
             response=RecordedResponse(
@@ -307,25 +312,28 @@ class Target:
         deadline = started + 3 * self.config.timeout
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=64 * 1024):
+        for chunk in _arriving_chunks(response):
             chunks.append(chunk)
             size += len(chunk)
             if size > cap:
-                return b"".join(chunks)[:cap], True
+                chunks[-1] = chunk[: len(chunk) - (size - cap)]
+                return b"".join(chunks), True
             if time.monotonic() > deadline:
                 raise _SlowBody(f"the body did not arrive within {3 * self.config.timeout:g} s")
         return b"".join(chunks), False
 
     def _failed(self, recorded: RecordedRequest, error: str, purpose: str, task_id: str | None) -> Exchange:
         with self._lock:
-            self._consecutive_failures += 1
-            failures = self._consecutive_failures
+            failures = self._consecutive_failures.get(recorded.method, 0) + 1
+            self._consecutive_failures[recorded.method] = failures
         exchange = Exchange(request=recorded, response=None, error=error, purpose=purpose, task_id=task_id)
         if failures >= self.config.max_consecutive_failures:
-            raise TargetStoppedAnswering(
-                f"{self.base_url} stopped answering: {failures} requests in a row failed (last: {error})",
+            self._stopped = TargetStoppedAnswering(
+                f"{self.base_url} stopped answering: {failures} requests in a row failed "
+                f"({recorded.method}; last: {error})",
                 exchange,
             )
+            raise self._stopped
         return exchange
 
     def run_concurrently(self, calls: list[Callable[[], Exchange]]) -> list[Exchange]:
@@ -365,3 +373,27 @@ class TargetStoppedAnswering(TargetError):
 
 class _SlowBody(Exception):
     pass
+
+
+_CHUNK = 64 * 1024
+
+
+def _arriving_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body in pieces as they arrive, with requests' mapping of urllib3's errors.
+
+    `iter_content` blocks until a whole chunk (or the end) is in, so a server sending one byte
+    every few hundred milliseconds -- each well within the read timeout -- would hold a 64 KB read
+    for hours; `read1` returns whatever has arrived, so the caller's deadline is checked often.
+    """
+    raw = response.raw
+    try:
+        while chunk := raw.read1(_CHUNK, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None

@@ -1,0 +1,263 @@
+"""The cost of a verdict: the suite against a plain request loop and against `st run`.
+
+    python -m benchmarks.bench_run [--json reports/bench.json] [--skip-st]
+
+Measures, in one process:
+  (a) the default full run against the embedded reference server (requests, wall, CPU);
+  (b) a plain requests.Session loop sending as many DELETEs to the same kind of server (the floor);
+  (c) schemathesis' `st run` on the same fragment: with a request count comparable to (a), and with
+      its defaults; default checks and `--checks all`;
+  (d) `st run` and the suite against defective servers: who notices what;
+  (e) Error validation through the suite's own path (RecordedResponse.json + error_body_validates)
+      for bodies from 1 KB to 10 MB, and for nesting from 1 to 10,000 levels.
+Nothing here asserts; the numbers are printed (and written as JSON with --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks.detection import run_defect
+from conformance.bodies import MAX_JSON_DEPTH, ensure_recursion_headroom
+from conformance.checks import CheckContext, error_body_validates
+from conformance.model import Exchange, RecordedRequest, RecordedResponse
+from conformance.options import RunOptions
+from conformance.reference import DEFECTS, ReferenceConfig, ReferenceServer
+from conformance.runner import execute
+from conformance.session import open_session
+from conformance.spec import fragment_path
+
+SEED = 1
+# Defects schemathesis' stock checks are known (SCHEMATHESIS-NOTES.md) or expected to miss.
+ST_DEFECTS = ("success-with-body", "plain-text-error", "racing-cancels", "cancel-not-applied",
+              "pending-cancellable")
+# The coverage phase judges OPTIONS answers against a fragment that lists only DELETE, so even the
+# faithful server fails this check; excluding it gives st a fair chance to pass a good server.
+ST_FRAGMENT_FALSE_POSITIVE = "allow_header_conformance"
+SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+DEPTHS = (1, 10, 100, 400, 499, 500, 1_000, 5_000, 10_000)
+
+
+@dataclass(frozen=True)
+class Timing:
+    label: str
+    requests: int
+    wall: float
+    cpu: float | None = None
+    exit_code: int | None = None
+
+    @property
+    def per_request_ms(self) -> float:
+        return 1000 * self.wall / max(self.requests, 1)
+
+
+def _token(server: ReferenceServer) -> str:
+    answer = requests.post(f"{server.base_url}/v1/tokens", timeout=10,
+                           json={"username": server.config.username, "password": server.config.password})
+    answer.raise_for_status()
+    return str(answer.json()["accessToken"])
+
+
+# -- (a) and (b) ------------------------------------------------------------------------------------
+
+def suite_run(options: RunOptions | None = None) -> Timing:
+    options = options or RunOptions(seed=SEED)
+    wall, cpu = time.perf_counter(), time.process_time()
+    with open_session(options) as session:
+        run = execute(session)
+    # process_time includes the embedded server's threads, as it does for the plain loop below.
+    return Timing("suite (default full run)", run.requests_sent, time.perf_counter() - wall,
+                  time.process_time() - cpu, 0 if run.conformant else 1)
+
+
+def plain_loop(count: int) -> Timing:
+    with ReferenceServer(ReferenceConfig()) as server, requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {_token(server)}"
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(count):
+            session.delete(f"{server.base_url}/v1/tasks/{uuid.uuid4()}", timeout=10).close()
+        return Timing("plain requests.Session loop", count, time.perf_counter() - wall, time.process_time() - cpu)
+
+
+# -- (c) and (d) ------------------------------------------------------------------------------------
+
+def st_executable() -> str | None:
+    beside = Path(sys.executable).with_name("st")
+    return str(beside) if beside.exists() else shutil.which("st")
+
+
+def st_run(st: str, label: str, *extra: str, defect: str | None = None) -> Timing:
+    """One `st run` against a fresh reference server; requests are counted by the server itself."""
+    config = ReferenceConfig(defects=frozenset({defect} if defect else set()))
+    with ReferenceServer(config) as server, tempfile.TemporaryDirectory() as workdir:
+        token = _token(server)
+        before = len(server.request_log)
+        command = [st, "run", str(fragment_path()), "--url", server.base_url,
+                   "-H", f"Authorization: Bearer {token}", "--seed", str(SEED), *extra]
+        wall = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=600)
+        return Timing(label, len(server.request_log) - before, time.perf_counter() - wall,
+                      exit_code=done.returncode)
+
+
+# -- (e) --------------------------------------------------------------------------------------------
+
+_ITEM = {"errorCode": "TA_NESTED", "message": "nested", "arguments": ["a"],
+         "causes": [{"message": "cause", "type": "T"}], "context": {"k": "v"}}
+
+
+def wide_error(size: int) -> bytes:
+    """A valid Error of about `size` bytes: one top Error with many sibling nestedErrors."""
+    per_item = len(json.dumps(_ITEM)) + 2
+    return json.dumps({"message": "top", "nestedErrors": [_ITEM] * max(1, size // per_item)}).encode()
+
+
+def deep_error(levels: int) -> bytes:
+    """A valid chain of `levels` Errors, each the only nestedError of the one above."""
+    return b'{"message": "m", "nestedErrors": [' * (levels - 1) + b'{"message": "bottom"}' + b"]}" * (levels - 1)
+
+
+def judge_body(body: bytes) -> tuple[float, list[str]]:
+    ctx = CheckContext.default()
+    request = RecordedRequest("DELETE", "http://127.0.0.1/v1/tasks/x")
+    response = RecordedResponse(404, "Not Found", {"Content-Type": "application/json"}, body, 0.0)
+    started = time.perf_counter()
+    violations = error_body_validates(ctx, Exchange(request, response)) or []
+    return time.perf_counter() - started, [str(v)[:120] for v in violations]
+
+
+def validation_by_size() -> list[dict[str, Any]]:
+    rows = []
+    for size in SIZES:
+        body = wide_error(size)
+        seconds, violations = judge_body(body)
+        rows.append({"bytes": len(body), "seconds": seconds, "seconds_per_mb": seconds / (len(body) / 1e6),
+                     "violations": violations})
+    return rows
+
+
+def validation_by_depth() -> list[dict[str, Any]]:
+    rows = []
+    for levels in DEPTHS:
+        body = deep_error(levels)
+        try:
+            seconds, violations = judge_body(body)
+            outcome = "finding" if violations else "valid"
+        except Exception as exc:  # the point of the measurement: this must never happen
+            seconds, violations, outcome = 0.0, [repr(exc)[:120]], "CRASH"
+        rows.append({"levels": levels, "json_depth": 2 * levels - 1, "seconds": seconds, "outcome": outcome,
+                     "violations": violations[:1]})
+    return rows
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+def _line(t: Timing) -> str:
+    cpu = f"{t.cpu:6.2f} s CPU" if t.cpu is not None else " " * 12
+    code = f"exit {t.exit_code}" if t.exit_code is not None else ""
+    return f"  {t.label:<52} {t.requests:>5} requests {t.wall:7.2f} s wall {cpu} {t.per_request_ms:6.2f} ms/req  {code}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_run", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", type=Path, help="also write the results here (e.g. reports/bench.json)")
+    parser.add_argument("--skip-st", action="store_true", help="leave out the schemathesis CLI runs")
+    args = parser.parse_args(argv)
+    ensure_recursion_headroom()
+    out: dict[str, Any] = {}
+    echo: Callable[[str], None] = print
+
+    echo("(a)/(b) the suite against the floor")
+    suite = suite_run()
+    loop = plain_loop(suite.requests)
+    for t in (suite, loop):
+        echo(_line(t))
+    overhead = suite.per_request_ms / loop.per_request_ms
+    echo(f"  suite ms/request over plain loop: {overhead:.2f}x (target <= 3x); "
+         f"CPU {suite.cpu or 0:.2f} s vs {loop.cpu or 0:.2f} s")
+    out["suite"], out["plain_loop"], out["overhead_ratio"] = asdict(suite), asdict(loop), overhead
+    # The same run with one generated id: what is left is the fixed cost of a run (server start,
+    # pytest collection, scenarios), so the difference prices one more generated request.
+    small = suite_run(RunOptions(seed=SEED, max_examples=1))
+    marginal = 1000 * (suite.wall - small.wall) / max(suite.requests - small.requests, 1)
+    echo(_line(dataclasses.replace(small, label="suite, --max-examples 1 (fixed cost)")))
+    echo(f"  marginal cost of a generated request: {marginal:.2f} ms = {marginal / loop.per_request_ms:.2f}x "
+         "the plain loop")
+    out["suite_fixed"], out["marginal_ms_per_request"] = asdict(small), marginal
+
+    st = None if args.skip_st else st_executable()
+    if st is not None:
+        echo("\n(c) st run on the same fragment (faithful reference server)")
+        # -n sized so st sends about as many requests as the suite (st adds a coverage phase).
+        examples = str(max(1, suite.requests - 10))
+        comparable = st_run(st, f"st run -n {examples} (default checks)", "-n", examples)
+        comparable_all = st_run(st, f"st run -n {examples} --checks all", "-n", examples, "--checks", "all")
+        defaults = st_run(st, "st run (its defaults)")
+        for t in (comparable, comparable_all, defaults):
+            echo(_line(t))
+        echo(f"  suite wall over st run wall (comparable count): {suite.wall / comparable.wall:.2f}x "
+             f"(target <= 0.5x); over st defaults: {suite.wall / defaults.wall:.2f}x")
+        echo(f"  st verdict on the FAITHFUL server: exit {comparable.exit_code} "
+             f"({'fails a conforming server' if comparable.exit_code else 'passes'}; "
+             f"the coverage phase's {ST_FRAGMENT_FALSE_POSITIVE} check)")
+        out["st"] = [asdict(t) for t in (comparable, comparable_all, defaults)]
+
+        echo("\n(d) who notices which defect (st exit 0 = passed the defective server)")
+        fair = ("--exclude-checks", ST_FRAGMENT_FALSE_POSITIVE)
+        baseline = st_run(st, "faithful", "-n", examples, *fair)
+        echo(f"  st --exclude-checks {ST_FRAGMENT_FALSE_POSITIVE} on the faithful server: exit {baseline.exit_code}")
+        detection = []
+        for name in ST_DEFECTS:
+            st_default = st_run(st, name, "-n", examples, *fair, defect=name)
+            st_all = st_run(st, name, "-n", examples, "--checks", "all", "--exclude-checks",
+                            ST_FRAGMENT_FALSE_POSITIVE, defect=name)
+            row = run_defect(DEFECTS[name])
+            detection.append({"defect": name, "st_default_exit": st_default.exit_code,
+                              "st_all_exit": st_all.exit_code, "suite_verdict": row.verdict,
+                              "suite_failed": list(row.failed), "suite_right": row.correct})
+            echo(f"  {name:<22} st default checks: {'FAIL' if st_default.exit_code else 'pass'}   "
+                 f"st --checks all: {'FAIL' if st_all.exit_code else 'pass'}   "
+                 f"suite: {row.verdict} ({', '.join(row.failed) or '-'})")
+        out["detection"] = detection
+    elif not args.skip_st:
+        echo("\n(c)/(d) skipped: no `st` executable found")
+
+    echo("\n(e) Error validation through RecordedResponse.json + error_body_validates")
+    sizes = validation_by_size()
+    for row in sizes:
+        echo(f"  {row['bytes']:>10} bytes  {row['seconds']:8.4f} s  {row['seconds_per_mb']:7.3f} s/MB  "
+             f"{'valid' if not row['violations'] else row['violations'][0]}")
+    big = [r for r in sizes if r["bytes"] >= 1_000_000]
+    if len(big) >= 2:
+        echo(f"  s/MB at {big[-1]['bytes']:,} bytes over s/MB at {big[0]['bytes']:,} bytes: "
+             f"{big[-1]['seconds_per_mb'] / big[0]['seconds_per_mb']:.2f} (1.0 = linear)")
+    depths = validation_by_depth()
+    for row in depths:
+        echo(f"  {row['levels']:>6} levels (JSON depth {row['json_depth']:>6}, limit {MAX_JSON_DEPTH})  "
+             f"{row['seconds']:8.4f} s  {row['outcome']}"
+             + (f": {row['violations'][0]}" if row["violations"] else ""))
+    out["validation_by_size"], out["validation_by_depth"] = sizes, depths
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        echo(f"\nresults written to {args.json}")
+    return 1 if any(r["outcome"] == "CRASH" for r in depths) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
