@@ -55,8 +55,28 @@ def default_report_dir() -> Path:
     return candidate
 
 
+def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Eager, so the file becomes the defaults of every option parsed after it: click then gives
+    # command line > environment > file > built-in default by itself.
+    from conformance.config_file import ConfigError, load_for_run
+
+    try:
+        loaded = load_for_run(value)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if loaded is not None:
+        ctx.default_map = {**(ctx.default_map or {}), **loaded.default_map()}
+    return value
+
+
 @cli.command(epilog=EXIT_CODES)
-@click.option("--base-url", metavar="URL", help="Target base URL. Default: start the embedded reference server.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), is_eager=True, expose_value=True,
+              callback=_apply_config_file,
+              help="Options file [default: ./sddc-conformance.toml, or [tool.sddc-conformance] in ./pyproject.toml].")
+@click.option("--targets", type=click.Path(dir_okay=False),
+              help="TOML/JSON file listing several targets to check in parallel (reports per target + index).")
+@click.option("--base-url", metavar="URL", envvar="SDDC_BASE_URL", show_envvar=True,
+              help="Target base URL. Default: start the embedded reference server.")
 @click.option("--token", envvar="SDDC_TOKEN", show_envvar=True, help="Bearer token for the target.")
 @click.option("--username", help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file.")
 @click.option("--password-file", type=click.Path(dir_okay=False), help="File holding the password.")
@@ -80,9 +100,30 @@ def default_report_dir() -> Path:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict line.")
 def run(**kwargs: Any) -> None:
     """Run the conformance suite against a target (default: the embedded reference server)."""
+    kwargs.pop("config")
+    targets = kwargs.pop("targets")
+    if targets:
+        from conformance.fleet import fleet_command
+
+        sys.exit(fleet_command(targets, kwargs, click.get_current_context()))
     from conformance.run_command import run_command
 
     sys.exit(run_command(**kwargs, password=_read_password(kwargs.pop("password_file"))))
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing sddc-conformance.toml.")
+def init(force: bool) -> None:
+    """Write a commented starter sddc-conformance.toml in the current directory."""
+    from conformance.config_file import FILE_NAME, ConfigError, write_starter
+
+    try:
+        written = write_starter(Path(FILE_NAME), force=force)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        fail(f"cannot write {FILE_NAME}: {exc.strerror or exc}", EXIT_USAGE)
+    click.echo(f"wrote {written}; uncomment what you need, then run `sddc-conformance run`")
 
 
 @cli.command()
@@ -224,7 +265,15 @@ def replay(**kwargs: Any) -> None:
     password = _read_password(password_file) if kwargs.get("username") else None
     sys.exit(replay_command(**kwargs, password=password))
 
+def _hypothesis_storage() -> None:
+    # Hypothesis keeps a cache in ./.hypothesis by default: a conformance run must not litter
+    # the user's working directory (and its database is off anyway).
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sddc-conformance" / "hypothesis"
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache))
+
+
 def main(argv: list[str] | None = None) -> None:
+    _hypothesis_storage()
     try:
         cli.main(args=argv, prog_name="sddc-conformance", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click version dependent
