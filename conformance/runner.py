@@ -87,6 +87,7 @@ def build_result(session: SuiteSession, duration: float) -> RunResult:
         strict=options.strict,
         certify=options.certify,
         defects=tuple(options.defects),
+        product=session.product,
     )
 
 

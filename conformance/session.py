@@ -35,6 +35,8 @@ class SuiteSession:
     internal_errors: list[str] = field(default_factory=list)
     # What the run is doing now, for the live progress display ("SCH-*: generated ids").
     activity: str = ""
+    # What the target says about itself (GET /v1/sddc-managers), for the reports.
+    product: dict[str, str] | None = None
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
     provision: Any = None
 
@@ -113,6 +115,7 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
         if not options.dry_run:
             target.login()
+            session.product = probe_product(session)
             if options.discover:
                 discover(session)
         try:
@@ -152,3 +155,23 @@ def discover(session: SuiteSession, max_pages: int = 20) -> None:
         page += 1
         if not elements or not isinstance(total_pages, int) or page >= total_pages:
             return
+
+
+def probe_product(session: SuiteSession) -> dict[str, str] | None:
+    """The product version, when the target lists its SDDC Manager (one read-only request)."""
+    exchange = session.target.send("GET", "/v1/sddc-managers", purpose="product details")
+    response = exchange.response
+    if response is None or response.status != 200 or not response.json.ok:
+        return None
+    document = response.json.value
+    elements = document.get("elements") if isinstance(document, dict) else None
+    if not isinstance(elements, list) or not elements or not isinstance(elements[0], dict):
+        return None
+    manager = elements[0]
+    product = {"name": "SDDC Manager"}
+    for key in ("version", "fqdn"):
+        value = manager.get(key)
+        # Untrusted text ends up in reports: keep it short and plain.
+        if isinstance(value, str) and value:
+            product[key] = value[:120]
+    return product if "version" in product else None

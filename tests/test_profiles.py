@@ -91,3 +91,12 @@ def test_token_expiring_mid_run_is_renewed_once() -> None:
     # Each expiry costs one fresh login; conformant means no 401 reached the checks.
     assert len(logins) >= 2
     assert any(r.status_code == 401 for r in short_lived.request_log)
+
+
+def test_product_version_is_read_from_the_target(server: ReferenceServer) -> None:
+    result = run(server, profile=RunProfile.SCHEMA)
+
+    assert result.product is not None
+    assert result.product["version"].endswith("-reference")
+    probes = [r for r in server.request_log if r.path == "/v1/sddc-managers"]
+    assert len(probes) == 1 and probes[0].method == "GET"

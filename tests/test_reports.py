@@ -181,8 +181,9 @@ def test_html_shows_verdict_run_details_and_every_requirement(defective_run: Run
     page = render_html(defective_run)
     assert 'id="verdict"' in page and "NOT CONFORMANT" in page
     for text in (defective_run.suite_version, defective_run.fragment_version, defective_run.fragment_sha256,
-                 str(defective_run.seed), defective_run.profile, "not exposed"):
+                 str(defective_run.seed), defective_run.profile, "0.1.0-reference"):
         assert text in page
+    assert "not exposed" in render_html(dataclasses.replace(defective_run, product=None))
     rows = re.findall(r"<tr><td class=\"o o-([A-Z-]+)\">", page)
     assert len(rows) == len(defective_run.results)
     assert {"PASS", "FAIL", "WARN"} <= set(rows)
@@ -275,7 +276,8 @@ def test_manifest_records_what_was_tested_and_with_what(defective_run: RunResult
     assert manifest["fragment"] == {"version": defective_run.fragment_version,
                                     "sha256": defective_run.fragment_sha256}
     assert manifest["profile"] == defective_run.profile and manifest["seed"] == defective_run.seed
-    assert manifest["target"]["url"] == defective_run.target_url and manifest["target"]["product"] is None
+    assert manifest["target"]["url"] == defective_run.target_url
+    assert manifest["target"]["product"]["version"].endswith("-reference")
     assert manifest["started_at"] == defective_run.started_at
     assert manifest["finished_at"] == defective_run.finished_at
     assert re.fullmatch(r"3\.\d+\.\d+.*", manifest["python"]["version"])

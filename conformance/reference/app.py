@@ -40,6 +40,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conformance import __version__
+
 from .defects import validate_defect_names
 from .store import (
     CANCELLABLE,
@@ -58,6 +60,7 @@ from .store import (
 DEFAULT_SEED_TASKS: Mapping[str, int] = MappingProxyType(
     {status: (8 if status == CANCELLABLE else 2) for status in STATUSES}
 )
+REFERENCE_MANAGER_ID = "5f1c0b7e-0000-4000-8000-00000000c0de"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_CREATE_COUNT = 1000
@@ -398,6 +401,18 @@ class ReferenceService:
             },
         })
 
+    async def list_sddc_managers(self, request: Request) -> Response:
+        # Like a real appliance, this tells the product version a report can name.
+        manager = {
+            "id": REFERENCE_MANAGER_ID,
+            "fqdn": request.url.hostname or "127.0.0.1",
+            "version": f"{__version__}-reference",
+        }
+        return JSONResponse({
+            "elements": [manager],
+            "pageMetadata": {"pageNumber": 0, "pageSize": 1, "totalElements": 1, "totalPages": 1},
+        })
+
     async def task(self, request: Request) -> Response:
         # One route for both methods, so that a 405 lists every allowed method in its Allow header.
         if request.method == "DELETE":
@@ -574,6 +589,7 @@ def create_app(config: ReferenceConfig | None = None, *, store: TaskStore | None
         Route("/v1/tokens/access-token/refresh", service.refresh_access_token, methods=["PATCH"]),
         Route("/v1/tokens/refresh-token", service.invalidate_refresh_token, methods=["DELETE"]),
         Route("/v1/tasks", service.list_tasks, methods=["GET"]),
+        Route("/v1/sddc-managers", service.list_sddc_managers, methods=["GET"]),
         # {id:path}: Starlette has already decoded %2F to '/', and any string must reach the handler.
         Route("/v1/tasks/{id:path}", service.task, methods=["GET", "DELETE"]),
         Route("/reference/tasks", service.create_reference_tasks, methods=["POST"]),
