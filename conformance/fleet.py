@@ -1,0 +1,412 @@
+"""`sddc-conformance run --targets FILE`: several targets in one invocation, side by side.
+
+Each target gets its own `sddc-conformance run` in its own process, several at a time, its
+reports in `<report-dir>/<name>/`, and `<report-dir>/index.html` + `index.md` compare the
+verdicts requirement by requirement.
+
+Why one process per target and not pytest-xdist: xdist splits the items of *one* pytest session
+across workers, while every target here needs a session of its own (target, task pool,
+recorder, seed, reports). The in-process runner keeps its session in a module global and runs
+`pytest.main` inside it, which is not re-entrant across threads; a child process per target is
+isolated for free, its exit code is its verdict, and nothing changes at runtime dependencies.
+Threads only wait on those children, so a thread pool does the job of a process pool without
+forking a pytest-bearing interpreter.
+
+Secrets never reach a command line: each child gets its options as a generated config file
+(in a private temporary directory, outside the report directory whose manifest must stay
+exact) and its token through the SDDC_TOKEN variable of its own environment.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from conformance import requirements
+from conformance.config_file import KEYS, BadValue, ConfigError, read_toml, validate_table
+
+EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE, EXIT_TARGET, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+# Worst first decides the fleet's exit code: a broken suite, then a target entry that could not
+# even be run (the user's file to fix), then no verdict, then a failed verdict.
+_SEVERITY_ORDER = (EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_TARGET, EXIT_USAGE, EXIT_INTERNAL)
+
+# Options that only make sense for one target; given on the command line with --targets they
+# would silently apply to every target, so they are refused there.
+PER_TARGET = ("base-url", "token", "username", "password-file", "task", "tasks-file", "defect")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+_STATUS_BY_EXIT = {
+    EXIT_OK: "CONFORMANT",
+    EXIT_NOT_CONFORMANT: "NOT CONFORMANT",
+    EXIT_USAGE: "USAGE ERROR",
+    EXIT_TARGET: "NO VERDICT (target unreachable)",
+    EXIT_INTERNAL: "INTERNAL ERROR",
+}
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise BadValue("a name of letters, digits, '.', '_' or '-' (it becomes a directory)")
+    return value
+
+
+def _parallel(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+        raise ConfigError(f"'parallel' must be a whole number between 1 and 32, got {json.dumps(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    name: str
+    options: dict[str, Any]  # config-file keys, validated, paths absolute
+
+
+@dataclass(frozen=True)
+class Fleet:
+    targets: tuple[TargetEntry, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    parallel: int | None = None
+
+
+def load_fleet(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
+    """Read and validate a targets file (TOML, or JSON by its .json suffix)."""
+    source = str(path)
+    if path.suffix.lower() == ".json":
+        try:
+            document: Any = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+        if isinstance(document, list):
+            document = {"targets": document}
+    else:
+        document = read_toml(path, source)
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected an object with a 'targets' list")
+    unknown = set(document) - {"targets", "defaults", "parallel"}
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown top-level key '{sorted(unknown)[0]}' (expected targets, defaults, parallel)"
+        )
+    entries = document.get("targets")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{source}: 'targets' must be a non-empty list of targets")
+    base_dir = path.parent
+    defaults_table = document.get("defaults", {})
+    if not isinstance(defaults_table, dict):
+        raise ConfigError(f"{source}: 'defaults' must be a table of run options")
+    _refuse(defaults_table, f"{source}: defaults", ("report-dir", "base-url"))
+    defaults = validate_table(defaults_table, f"{source}: defaults", base_dir=base_dir, environ=environ)
+    targets: list[TargetEntry] = []
+    for index, entry in enumerate(entries):
+        where = f"{source}: targets[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table of options")
+        if "name" not in entry:
+            raise ConfigError(f"{where} needs a 'name'")
+        where = f"{source}: target '{entry['name']}'"
+        _refuse(entry, where, ("report-dir",))
+        values = validate_table(entry, where, base_dir=base_dir, environ=environ, extra={"name": _name})
+        name = values.pop("name")
+        if any(t.name == name for t in targets):
+            raise ConfigError(f"{source}: two targets are named '{name}'")
+        targets.append(TargetEntry(name, values))
+    parallel = _parallel(document["parallel"]) if "parallel" in document else None
+    return Fleet(tuple(targets), defaults, parallel)
+
+
+def _refuse(table: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if key in table:
+            raise ConfigError(f"{where}: '{key}' is set by the fleet (one directory per target under --report-dir)"
+                              if key == "report-dir" else f"{where}: '{key}' belongs to each target")
+
+
+# -- running -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TargetRun:
+    name: str
+    exit_code: int
+    report_dir: Path
+    output: str  # the child's own lines (verdict or error), secrets never among them
+
+    @property
+    def status(self) -> str:
+        return _STATUS_BY_EXIT.get(self.exit_code, f"EXIT {self.exit_code}")
+
+    def findings(self) -> dict[str, Any] | None:
+        try:
+            document = json.loads((self.report_dir / "findings.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None
+
+
+def worst_exit(codes: list[int]) -> int:
+    def rank(code: int) -> int:
+        return _SEVERITY_ORDER.index(code) if code in _SEVERITY_ORDER else len(_SEVERITY_ORDER)
+
+    return max(codes, key=rank) if codes else EXIT_OK
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # The child interpolates ${...} again: a literal `$` must survive it.
+        return json.dumps(value.replace("$", "$$"), ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def child_config(options: Mapping[str, Any]) -> str:
+    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in options.items())
+
+
+def child_environment(options: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    env = dict(environ)
+    # Each target names its own URL; a fleet-wide SDDC_BASE_URL would override them all.
+    env.pop("SDDC_BASE_URL", None)
+    if "token" in options:
+        env["SDDC_TOKEN"] = options["token"]
+    if "password-file" in options:
+        # The child prefers SDDC_PASSWORD over a file from its config; this target named its own.
+        env.pop("SDDC_PASSWORD", None)
+    # The children are quiet and their output is captured: no live display.
+    env.setdefault("NO_COLOR", "1")
+    return env
+
+
+def run_one(name: str, options: Mapping[str, Any], report_dir: Path, workdir: Path,
+            environ: Mapping[str, str]) -> TargetRun:
+    config = workdir / f"{name}.toml"
+    child_options = {k: v for k, v in options.items() if k != "token"}
+    child_options |= {"report-dir": str(report_dir), "quiet": True}
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(child_config(child_options))
+    completed = subprocess.run(
+        [sys.executable, "-m", "conformance", "run", "--config", str(config)],
+        env=child_environment(options, environ),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
+    )
+    output = (completed.stdout + completed.stderr).strip()
+    return TargetRun(name, completed.returncode, report_dir, output)
+
+
+def plan_options(fleet: Fleet, shared_from_config: Mapping[str, Any],
+                 shared_from_cli: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Options of each target: config file < targets-file defaults < target entry < command line."""
+    return {
+        t.name: {**shared_from_config, **fleet.defaults, **t.options, **shared_from_cli} for t in fleet.targets
+    }
+
+
+def run_fleet(fleet: Fleet, report_root: Path, options: Mapping[str, dict[str, Any]], *,
+              environ: Mapping[str, str] | None = None,
+              echo: Callable[[str], None] = click.echo) -> list[TargetRun]:
+    env = os.environ if environ is None else environ
+    # Absolute: the children resolve relative paths against their generated config's directory.
+    report_root = report_root.resolve()
+    report_root.mkdir(parents=True, exist_ok=True)
+    workers = fleet.parallel or min(len(fleet.targets), os.cpu_count() or 2, 8)
+    runs: dict[str, TargetRun] = {}
+    with tempfile.TemporaryDirectory(prefix="sddc-fleet-") as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            pool.submit(run_one, t.name, options[t.name], report_root / t.name, Path(tmp), env): t.name
+            for t in fleet.targets
+        }
+        for future in as_completed(futures):
+            result = future.result()
+            runs[result.name] = result
+            last = result.output.splitlines()[-1].strip() if result.output else ""
+            # The child's last line is its verdict line or its error; do not repeat the verdict.
+            detail = last.removeprefix(result.status).lstrip(":").strip()
+            echo(f"[{result.name}] {result.status} (exit {result.exit_code}){': ' + detail if detail else ''}")
+    return [runs[t.name] for t in fleet.targets]
+
+
+# -- the index -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    run: TargetRun
+    url: str
+    verdict: str
+    outcomes: dict[str, str]
+
+
+def _columns(runs: list[TargetRun]) -> list[Column]:
+    columns = []
+    for run in runs:
+        document = run.findings()
+        outcomes: dict[str, str] = {}
+        url = ""
+        if document is not None:
+            url = str((document.get("target") or {}).get("url") or "")
+            for item in document.get("requirements") or []:
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    outcomes[item["id"]] = str(item.get("outcome"))
+        # The exit code is the verdict that counts: a partial report of an unreachable target
+        # still carries a "verdict" field that was never reached.
+        columns.append(Column(run, url, run.status, outcomes))
+    return columns
+
+
+def _cell(column: Column, requirement_id: str) -> str:
+    if not column.outcomes:
+        return "NO REPORT"
+    return column.outcomes.get(requirement_id, "—")
+
+
+def render_markdown(runs: list[TargetRun]) -> str:
+    columns = _columns(runs)
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    lines = ["# Conformance across targets", ""]
+    lines.append("| requirement | severity | " + " | ".join(esc(c.run.name) for c in columns) + " |")
+    lines.append("|---|---|" + "---|" * len(columns))
+    lines.append("| **verdict** | | " + " | ".join(f"**{c.verdict}**" for c in columns) + " |")
+    for requirement in requirements.catalogue():
+        cells = " | ".join(_cell(c, requirement.id) for c in columns)
+        lines.append(f"| {requirement.id} | {requirement.severity} | {cells} |")
+    lines += ["", "## Targets", ""]
+    for c in columns:
+        url = f" `{esc(c.url)}`" if c.url else ""
+        lines.append(f"- **{esc(c.run.name)}**{url}: {c.verdict} (exit {c.run.exit_code}); "
+                     f"reports in [`{esc(c.run.name)}/`]({c.run.name}/summary.md)")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
+th{background:#f3f3f3}.PASS{background:#e6f4ea}.FAIL{background:#fce8e6}
+.NOT-RUN,.NO-REPORT{background:#fef7e0}.SKIPPED{color:#777}
+"""
+
+
+def render_html(runs: list[TargetRun]) -> str:
+    columns = _columns(runs)
+    e = html.escape
+
+    def css_class(text: str) -> str:
+        return e(text.replace(" ", "-"))
+
+    head = "".join(
+        f'<th><a href="{e(c.run.name)}/report.html">{e(c.run.name)}</a><br><small>{e(c.url)}</small></th>'
+        for c in columns
+    )
+    verdicts = "".join(
+        f'<td class="{"PASS" if c.run.exit_code == EXIT_OK else "FAIL"}"><strong>{e(c.verdict)}</strong></td>'
+        for c in columns
+    )
+    rows = []
+    for requirement in requirements.catalogue():
+        cells = "".join(
+            f'<td class="{css_class(_cell(c, requirement.id))}">{e(_cell(c, requirement.id))}</td>' for c in columns
+        )
+        rows.append(f"<tr><td title=\"{e(requirement.title)}\">{e(requirement.id)}</td>"
+                    f"<td>{e(str(requirement.severity))}</td>{cells}</tr>")
+    # Self-contained: inline style, no script, no external resource.
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>Conformance across targets</title><style>{_CSS}</style></head><body>"
+        "<h1>Conformance across targets</h1>"
+        f"<table><thead><tr><th>requirement</th><th>severity</th>{head}</tr></thead><tbody>"
+        f"<tr><td><strong>verdict</strong></td><td></td>{verdicts}</tr>{''.join(rows)}</tbody></table>"
+        "</body></html>\n"
+    )
+
+
+def write_index(runs: list[TargetRun], report_root: Path) -> tuple[Path, Path]:
+    html_path, md_path = report_root / "index.html", report_root / "index.md"
+    html_path.write_text(render_html(runs), encoding="utf-8")
+    md_path.write_text(render_markdown(runs), encoding="utf-8")
+    return html_path, md_path
+
+
+# -- the command -----------------------------------------------------------------------------------------
+
+def _by_param() -> dict[str, str]:
+    return {key.param: name for name, key in KEYS.items()}
+
+
+def _cli_value(name: str, value: Any) -> Any:
+    if name in ("report-dir", "ca-bundle", "password-file", "tasks-file"):
+        return str(Path(value).resolve())
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def fleet_command(targets_file: str, params: Mapping[str, Any], ctx: click.Context) -> int:
+    """Split `run`'s parameters by where they came from, run every target, write the index."""
+    from conformance.cli import default_report_dir
+
+    names = _by_param()
+    from_config: dict[str, Any] = {}
+    from_cli: dict[str, Any] = {}
+    for param, value in params.items():
+        name = names.get(param)
+        source = ctx.get_parameter_source(param)
+        if name is None or name in ("quiet", "report-dir") or source in (None, ParameterSource.DEFAULT):
+            continue
+        if name in PER_TARGET:
+            if source is ParameterSource.COMMANDLINE:
+                click.echo(f"sddc-conformance: error: --{name} is per target with --targets; "
+                           f"set it on each target in {targets_file}", err=True)
+                return EXIT_USAGE
+            # From the environment (SDDC_TOKEN, SDDC_BASE_URL) or the single-target config file:
+            # children inherit the environment themselves; the file's target does not apply.
+            continue
+        if source is ParameterSource.DEFAULT_MAP:
+            from_config[name] = _cli_value(name, value)
+        else:
+            from_cli[name] = _cli_value(name, value)
+    try:
+        fleet = load_fleet(Path(targets_file))
+    except ConfigError as exc:
+        click.echo(f"sddc-conformance: error: {exc}", err=True)
+        return EXIT_USAGE
+    report_root = Path(params["report_dir"]) if params.get("report_dir") else default_report_dir()
+    plan = plan_options(fleet, from_config, from_cli)
+    count = len(fleet.targets)
+    click.echo(f"checking {count} target{'' if count == 1 else 's'}; reports in {report_root}/<target>/")
+    try:
+        runs = run_fleet(fleet, report_root, plan)
+        html_path, md_path = write_index(runs, report_root)
+    except OSError as exc:
+        click.echo(f"sddc-conformance: error: cannot write reports to {report_root}: {exc.strerror or exc}", err=True)
+        return EXIT_USAGE
+    if not params.get("quiet"):
+        click.echo(md_path.read_text(encoding="utf-8"), nl=False)
+    click.echo(f"index: {html_path}")
+    return worst_exit([r.exit_code for r in runs])
