@@ -70,18 +70,40 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--config", "config", type=click.Path(dir_okay=False), is_eager=True, expose_value=True,
-              callback=_apply_config_file,
-              help="Options file [default: ./sddc-conformance.toml, or [tool.sddc-conformance] in ./pyproject.toml].")
-@click.option("--targets", type=click.Path(dir_okay=False),
-              help="TOML/JSON file listing several targets to check in parallel (reports per target + index).")
-@click.option("--base-url", metavar="URL", envvar="SDDC_BASE_URL", show_envvar=True,
-              help="Target base URL. Default: start the embedded reference server.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=True,
+    callback=_apply_config_file,
+    help="Options file [default: ./sddc-conformance.toml, or [tool.sddc-conformance] in ./pyproject.toml].",
+)
+@click.option(
+    "--targets",
+    type=click.Path(dir_okay=False),
+    help="TOML/JSON file listing several targets to check in parallel (reports per target + index).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    envvar="SDDC_BASE_URL",
+    show_envvar=True,
+    help="Target base URL. Default: start the embedded reference server.",
+)
 @click.option("--token", envvar="SDDC_TOKEN", show_envvar=True, help="Bearer token for the target.")
-@click.option("--username", help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file.")
+@click.option(
+    "--username", help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file."
+)
 @click.option("--password-file", type=click.Path(dir_okay=False), help="File holding the password.")
-@click.option("--task", "task_options", multiple=True, metavar="STATE=ID", help="A task the suite may use (repeatable).")
-@click.option("--tasks-file", type=click.Path(dir_okay=False), help="JSON mapping statuses to task ids (serve's --state-file works).")
+@click.option(
+    "--task", "task_options", multiple=True, metavar="STATE=ID", help="A task the suite may use (repeatable)."
+)
+@click.option(
+    "--tasks-file",
+    type=click.Path(dir_okay=False),
+    help="JSON mapping statuses to task ids (serve's --state-file works).",
+)
 @click.option("--discover", is_flag=True, help="Find tasks read-only through GET /v1/tasks.")
 @click.option("--allow-cancel-discovered", is_flag=True, help="Let the suite cancel discovered IN_PROGRESS tasks.")
 @click.option("--profile", type=click.Choice(["schema", "behavior", "full"]), default="full", show_default=True)
@@ -89,14 +111,34 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
 @click.option("--strict", is_flag=True, help="A failed SHOULD fails the run.")
 @click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Generated ids to send [default: 150].")
 @click.option("--seed", type=click.IntRange(min=0), help="Same seed, same requests.")
-@click.option("--max-requests", type=click.IntRange(min=1), default=None, help="Request budget of the whole run [default: 1000].")
+@click.option(
+    "--max-requests", type=click.IntRange(min=1), default=None, help="Request budget of the whole run [default: 1000]."
+)
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second at most.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Seconds per request.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="CA bundle to verify the target's TLS certificate.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds per request.",
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA bundle to verify the target's TLS certificate.",
+)
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns).")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
-@click.option("--report-dir", type=click.Path(file_okay=False), help="Where reports go [default: reports/<timestamp>/].")
-@click.option("--defect", "defects", multiple=True, metavar="NAME", help="Switch on a defect of the embedded reference server (demos, self-tests).")
+@click.option(
+    "--report-dir", type=click.Path(file_okay=False), help="Where reports go [default: reports/<timestamp>/]."
+)
+@click.option(
+    "--defect",
+    "defects",
+    multiple=True,
+    metavar="NAME",
+    help="Switch on a defect of the embedded reference server (demos, self-tests).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict line.")
 def run(**kwargs: Any) -> None:
     """Run the conformance suite against a target (default: the embedded reference server)."""
@@ -129,13 +171,26 @@ def init(force: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
-@click.option("--state-file", type=click.Path(dir_okay=False), help="Write base_url, credentials and task ids here (JSON, mode 0600).")
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False),
+    help="Write base_url, credentials and task ids here (JSON, mode 0600).",
+)
 @click.option("--request-log", type=click.Path(dir_okay=False), help="Append every request as a JSON line.")
-@click.option("--defect", "defects", multiple=True, metavar="NAME", help="Switch on a defect (see `sddc-conformance defects`).")
+@click.option(
+    "--defect", "defects", multiple=True, metavar="NAME", help="Switch on a defect (see `sddc-conformance defects`)."
+)
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False))
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False))
-def serve(host: str, port: int, state_file: str | None, request_log: str | None, defects: tuple[str, ...],
-          tls_cert: str | None, tls_key: str | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    state_file: str | None,
+    request_log: str | None,
+    defects: tuple[str, ...],
+    tls_cert: str | None,
+    tls_key: str | None,
+) -> None:
     """Run the reference SDDC Manager tasks service until interrupted."""
     from conformance.reference import ReferenceConfig, serve_forever
 
@@ -151,13 +206,23 @@ def serve(host: str, port: int, state_file: str | None, request_log: str | None,
 
     def ready(url: str) -> None:
         click.echo(f"reference SDDC Manager tasks service listening on {url}")
-        click.echo(f"user: {config.username}; password: {'from SDDC_PASSWORD' if password else 'generated'}"
-                   f"{f', written to {state_file}' if state_file else ''}")
+        click.echo(
+            f"user: {config.username}; password: {'from SDDC_PASSWORD' if password else 'generated'}"
+            f"{f', written to {state_file}' if state_file else ''}"
+        )
         click.echo("stop with Ctrl-C")
 
     try:
-        serve_forever(config, host=host, port=port, state_file=state_file, request_log_file=request_log,
-                      ssl_certfile=tls_cert, ssl_keyfile=tls_key, on_ready=ready)
+        serve_forever(
+            config,
+            host=host,
+            port=port,
+            state_file=state_file,
+            request_log_file=request_log,
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+            on_ready=ready,
+        )
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE)
 
@@ -178,6 +243,7 @@ def defects() -> None:
 
     for defect in DEFECTS.values():
         click.echo(f"{defect.name:<26} {defect.category:<13} expect {defect.expect:<4} {defect.description}")
+
 
 VERIFY_EXIT_CODES = """\b
 Exit codes:
@@ -217,8 +283,12 @@ Exit codes:
 
 @cli.command(epilog=BUNDLE_EXIT_CODES)
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Archive to write [default: DIRECTORY.tar.gz beside the directory].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archive to write [default: DIRECTORY.tar.gz beside the directory].",
+)
 def bundle(directory: Path, output: Path | None) -> None:
     """Pack a verified report directory into one .tar.gz to submit for certification."""
     from conformance.bundle import NotABundle, make_bundle
@@ -249,14 +319,23 @@ Exit codes:
 @click.argument("report", type=click.Path(exists=True, path_type=Path))
 @click.option("--base-url", metavar="URL", help="Target to replay against [default: the recorded target].")
 @click.option("--token", envvar="SDDC_TOKEN", show_envvar=True, help="Bearer token for the target.")
-@click.option("--username",
-              help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file.")
+@click.option(
+    "--username", help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file."
+)
 @click.option("--password-file", type=click.Path(dir_okay=False), help="File holding the password.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-              help="CA bundle to verify the target's TLS certificate.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA bundle to verify the target's TLS certificate.",
+)
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Seconds per request.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds per request.",
+)
 def replay(**kwargs: Any) -> None:
     """Re-send the failing requests of a report (directory or findings.json) and re-judge the answers."""
     from conformance.replay import replay_command
@@ -264,6 +343,7 @@ def replay(**kwargs: Any) -> None:
     password_file = kwargs.pop("password_file")
     password = _read_password(password_file) if kwargs.get("username") else None
     sys.exit(replay_command(**kwargs, password=password))
+
 
 def _hypothesis_storage() -> None:
     # Hypothesis keeps a cache in ./.hypothesis by default: a conformance run must not litter
@@ -290,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
         # is there for whoever reports it.
         if os.environ.get("SDDC_CONFORMANCE_DEBUG"):
             raise
-        fail(f"internal error: {type(exc).__name__}: {exc} (set SDDC_CONFORMANCE_DEBUG=1 for the traceback)",
-             EXIT_INTERNAL)
+        fail(
+            f"internal error: {type(exc).__name__}: {exc} (set SDDC_CONFORMANCE_DEBUG=1 for the traceback)",
+            EXIT_INTERNAL,
+        )
     sys.exit(EXIT_OK)
