@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -21,6 +22,8 @@ Exit codes:
   3  target unreachable, stopped answering, or authentication failed (no verdict)
   4  internal error of the suite (a bug; please report it)
 """
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE, EXIT_TARGET, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -43,6 +46,29 @@ def _read_password(password_file: str | None) -> str | None:
         except OSError as exc:
             fail(f"cannot read --password-file {password_file}: {exc.strerror}", EXIT_USAGE)
     return os.environ.get("SDDC_PASSWORD") or None
+
+
+def connection_options(command: F) -> F:
+    """--timeout, --ca-bundle and --insecure: how run and replay reach a target."""
+    for option in reversed(
+        (
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0, min_open=True),
+                default=10.0,
+                show_default=True,
+                help="Seconds per request.",
+            ),
+            click.option(
+                "--ca-bundle",
+                type=click.Path(exists=True, dir_okay=False),
+                help="CA bundle to verify the target's TLS certificate.",
+            ),
+            click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns)."),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 def default_report_dir() -> Path:
@@ -115,19 +141,7 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
     "--max-requests", type=click.IntRange(min=1), default=None, help="Request budget of the whole run [default: 1000]."
 )
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second at most.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds per request.",
-)
-@click.option(
-    "--ca-bundle",
-    type=click.Path(exists=True, dir_okay=False),
-    help="CA bundle to verify the target's TLS certificate.",
-)
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns).")
+@connection_options
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
 @click.option(
     "--report-dir", type=click.Path(file_okay=False), help="Where reports go [default: reports/<timestamp>/]."
@@ -323,19 +337,7 @@ Exit codes:
     "--username", help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file."
 )
 @click.option("--password-file", type=click.Path(dir_okay=False), help="File holding the password.")
-@click.option(
-    "--ca-bundle",
-    type=click.Path(exists=True, dir_okay=False),
-    help="CA bundle to verify the target's TLS certificate.",
-)
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns).")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds per request.",
-)
+@connection_options
 def replay(**kwargs: Any) -> None:
     """Re-send the failing requests of a report (directory or findings.json) and re-judge the answers."""
     from conformance.replay import replay_command
