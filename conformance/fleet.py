@@ -36,9 +36,8 @@ import click
 from click.core import ParameterSource
 
 from conformance import requirements
+from conformance.cli import EXIT_INTERNAL, EXIT_NOT_CONFORMANT, EXIT_OK, EXIT_TARGET, EXIT_USAGE
 from conformance.config_file import KEYS, BadValue, ConfigError, read_toml, validate_table
-
-EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE, EXIT_TARGET, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 # Worst first decides the fleet's exit code: a broken suite, then a target entry that could not
 # even be run (the user's file to fix), then no verdict, then a failed verdict.
