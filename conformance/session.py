@@ -13,7 +13,7 @@ from typing import Any
 from conformance.bodies import ensure_recursion_headroom
 from conformance.findings import Recorder
 from conformance.options import RunOptions
-from conformance.requirements import catalogue
+from conformance.requirements import Profile, catalogue
 from conformance.target import Target, TargetConfig, TargetError
 from conformance.tasks import STATUSES, TaskPool, normalise_status
 
@@ -118,6 +118,9 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
             session.product = probe_product(session)
             if options.discover:
                 discover(session)
+            elif server is None and options.profile.includes(Profile.SCHEMA):
+                # Fuzzing must not name a real task it was not handed: learn every id first.
+                discover(session, use=False)
         try:
             yield session
         finally:
@@ -127,8 +130,13 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
             server.stop()
 
 
-def discover(session: SuiteSession, max_pages: int = 20) -> None:
-    """List tasks read-only through GET /v1/tasks to find ids in every status."""
+def discover(session: SuiteSession, max_pages: int = 20, *, use: bool = True) -> None:
+    """List tasks read-only through GET /v1/tasks.
+
+    With `use`, the tasks join the pool (by status); without, their ids are only kept out of
+    the generated ones.
+    """
+    flag = "--discover" if use else "listing existing tasks"
     page = 0
     while page < max_pages:
         exchange = session.target.send(
@@ -137,18 +145,20 @@ def discover(session: SuiteSession, max_pages: int = 20) -> None:
         response = exchange.response
         if response is None or response.status != 200 or not response.json.ok:
             status = response.status if response is not None else exchange.error
-            session.note(f"--discover: GET /v1/tasks answered {status}; no tasks discovered from it")
+            session.note(f"{flag}: GET /v1/tasks answered {status}; generated ids were checked only against "
+                         "the tasks handed over")
             return
         document = response.json.value
         elements = document.get("elements") if isinstance(document, dict) else None
         if not isinstance(elements, list):
-            session.note("--discover: GET /v1/tasks did not answer a page of tasks")
+            session.note(f"{flag}: GET /v1/tasks did not answer a page of tasks")
             return
         for task in elements:
             if not isinstance(task, dict) or not isinstance(task.get("id"), str):
                 continue
+            session.pool.existing.add(task["id"])
             status = normalise_status(task.get("status"))
-            if status in STATUSES:
+            if use and status in STATUSES:
                 session.pool.discovered.setdefault(status, []).append(task["id"])
         meta = document.get("pageMetadata") or {}
         total_pages = meta.get("totalPages") if isinstance(meta, dict) else None

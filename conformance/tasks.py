@@ -73,6 +73,8 @@ class TaskPool:
     given: dict[str, list[str]] = field(default_factory=dict)
     discovered: dict[str, list[str]] = field(default_factory=dict)
     allow_cancel_discovered: bool = False
+    # Ids the target listed that the run may not use (no --discover): generated ids avoid them.
+    existing: set[str] = field(default_factory=set)
     _taken: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -85,7 +87,7 @@ class TaskPool:
 
     def known_ids(self) -> set[str]:
         """Every id known to name an existing task; generated ids must avoid all of them."""
-        return {i for ids in (*self.given.values(), *self.discovered.values()) for i in ids}
+        return self.existing | {i for ids in (*self.given.values(), *self.discovered.values()) for i in ids}
 
     def non_cancellable(self) -> list[tuple[str, str]]:
         """(status, id) of tasks safe to send a cancel to: it must be refused and change nothing."""

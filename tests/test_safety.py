@@ -58,8 +58,10 @@ def test_only_handed_over_in_progress_tasks_are_cancelled(appliance: ReferenceSe
     assert all(appliance.store.status_of(t) == "IN_PROGRESS" for t in untouched)
 
 
-def test_generated_ids_never_name_an_existing_task(appliance: ReferenceServer, tmp_path: Path) -> None:
-    result = run_cli(appliance, tmp_path, "--profile", "schema", "--discover", "--max-examples", "200")
+@pytest.mark.parametrize("discover", [["--discover"], []], ids=["discover", "listing-only"])
+def test_generated_ids_never_name_an_existing_task(appliance: ReferenceServer, tmp_path: Path,
+                                                   discover: list[str]) -> None:
+    result = run_cli(appliance, tmp_path, "--profile", "schema", "--max-examples", "200", *discover)
 
     assert result.returncode == 0, result.stdout + result.stderr
     known = {i for ids in appliance.state_document()["tasks"].values() for i in ids}
@@ -69,6 +71,8 @@ def test_generated_ids_never_name_an_existing_task(appliance: ReferenceServer, t
     # The schema profile never cancels anything.
     assert not [r for r in deletes(appliance) if r.task_status_before == "IN_PROGRESS"]
     assert appliance.store.ids_by_status()["IN_PROGRESS"] == appliance.state_document()["tasks"]["IN_PROGRESS"]
+    # Even without --discover the run lists the target's tasks (read-only) to keep clear of them.
+    assert any(r.method == "GET" and r.path == "/v1/tasks" for r in appliance.request_log)
 
 
 @pytest.mark.parametrize("budget", [25, 120])
