@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from conformance.files import replace_atomically
+
 MANIFEST = "manifest.json"
 SELF_DIGEST_FIELD = "self_sha256"
 _ZERO_DIGEST = "0" * 64
@@ -250,7 +252,4 @@ def make_bundle(directory: Path, output: Path) -> Path:
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(output)
-    return output
+    return replace_atomically(output, lambda tmp: tmp.write_bytes(buffer.getvalue()))

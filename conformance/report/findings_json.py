@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conformance.files import replace_atomically
 from conformance.findings import RunResult
 from conformance.report.evidence import scrub_document
 
@@ -12,12 +13,10 @@ SCHEMA_ID = "https://sddc-conformance.invalid/findings.schema.json"
 
 
 def write_findings(run: RunResult, directory: Path) -> Path:
-    path = directory / "findings.json"
     document = scrub_document({"$schema": SCHEMA_ID, **run.to_json()})
-    tmp = path.with_suffix(".json.tmp")
     # A hostile body can smuggle a lone surrogate into a message; backslashreplace turns it into
     # the equivalent JSON escape instead of failing the whole report.
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
-    tmp.replace(path)
-    return path
+    return replace_atomically(
+        directory / "findings.json", lambda tmp: tmp.write_text(text, "utf-8", "backslashreplace")
+    )

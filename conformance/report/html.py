@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable
 from pathlib import Path
 
+from conformance.files import replace_atomically
 from conformance.findings import RequirementResult, RunResult
 from conformance.model import Exchange, Finding, Level
 from conformance.report.evidence import (
@@ -189,8 +190,5 @@ def render_html(run: RunResult) -> str:
 
 
 def write_html(run: RunResult, directory: Path) -> Path:
-    path = directory / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render_html(run), encoding="utf-8", errors="replace")
-    tmp.replace(path)
-    return path
+    text = render_html(run)
+    return replace_atomically(directory / "report.html", lambda tmp: tmp.write_text(text, "utf-8", "replace"))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
+from conformance.files import replace_atomically
 from conformance.findings import RequirementResult, RunResult
 from conformance.model import Level, Outcome
 from conformance.report.evidence import finding_text, public_url, reported_failures
@@ -93,8 +94,4 @@ def write_junit(run: RunResult, directory: Path) -> Path:
         xml.add_testsuite(_suite(run, profile))
     xml.time = round(run.duration_seconds, 3)
     xml.update_statistics()
-    path = directory / "junit.xml"
-    tmp = path.with_suffix(".xml.tmp")
-    xml.write(str(tmp), pretty=True)
-    tmp.replace(path)
-    return path
+    return replace_atomically(directory / "junit.xml", lambda tmp: xml.write(str(tmp), pretty=True))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.bundle import MANIFEST, artifact_digests, seal
+from conformance.files import replace_atomically
 from conformance.findings import RunResult
 from conformance.model import Outcome
 from conformance.report.evidence import label_counts, public_url, scrub_document
@@ -71,10 +72,6 @@ def build_manifest(run: RunResult, directory: Path) -> dict[str, Any]:
 
 def write_manifest(run: RunResult, directory: Path) -> Path:
     """Must run after every other writer: it hashes what they wrote."""
-    path = directory / MANIFEST
-    document = build_manifest(run, directory)
     # Hashed before the temporary file exists, so it never counts as an artifact.
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_bytes(seal(document))
-    tmp.replace(path)
-    return path
+    sealed = seal(build_manifest(run, directory))
+    return replace_atomically(directory / MANIFEST, lambda tmp: tmp.write_bytes(sealed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conformance.files import replace_atomically
 from conformance.findings import RequirementResult, RunResult
 from conformance.report.evidence import LABELS, WARN, label, label_counts, public_url, reported_failures
 
@@ -80,8 +81,5 @@ def _product(run: RunResult) -> str:
 
 
 def write_summary(run: RunResult, directory: Path) -> Path:
-    path = directory / "summary.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_summary(run), encoding="utf-8", errors="replace")
-    tmp.replace(path)
-    return path
+    text = render_summary(run)
+    return replace_atomically(directory / "summary.md", lambda tmp: tmp.write_text(text, "utf-8", "replace"))
