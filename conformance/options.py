@@ -75,3 +75,10 @@ class RunOptions:
         if self.defects and self.base_url:
             raise OptionsError("--defect applies to the embedded reference server; drop --base-url")
         return self
+
+
+def tls_verify(insecure: bool, ca_bundle: str | None) -> bool | str:
+    """What requests' `verify` gets: False for --insecure, a CA bundle path, or True."""
+    if insecure:
+        return False
+    return str(ca_bundle) if ca_bundle else True

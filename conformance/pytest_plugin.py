@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from conformance import requirements
-from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT, OptionsError, RunOptions, RunProfile
+from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT, OptionsError, RunOptions, RunProfile, tls_verify
 from conformance.session import SuiteSession, active, open_session
 from conformance.target import BudgetExhausted, Target, TargetError
-from conformance.tasks import TaskPool, load_tasks_file, parse_task_option
+from conformance.tasks import TaskPool, collect_tasks
 
 # Every --sddc-* option can also be an ini option of the user's pytest configuration
 # (`sddc_base_url = ...`); the command line beats the ini file. The token has no ini key on
@@ -104,20 +104,11 @@ def setting(config: pytest.Config, name: str) -> Any:
 
 
 def options_from_pytest(config: pytest.Config) -> RunOptions:
-    tasks: dict[str, list[str]] = {}
-    if setting(config, "tasks_file"):
-        tasks = load_tasks_file(Path(setting(config, "tasks_file")))
-    for text in setting(config, "task") or []:
-        status, task_id = parse_task_option(text)
-        tasks.setdefault(status, []).append(task_id)
+    tasks = collect_tasks(setting(config, "tasks_file"), setting(config, "task") or [])
     password = os.environ.get("SDDC_PASSWORD")
     if setting(config, "password_file"):
         password = Path(setting(config, "password_file")).read_text(encoding="utf-8").strip()
-    verify: bool | str = True
-    if setting(config, "insecure"):
-        verify = False
-    elif setting(config, "ca_bundle"):
-        verify = setting(config, "ca_bundle")
+    verify = tls_verify(bool(setting(config, "insecure")), setting(config, "ca_bundle"))
     max_examples = setting(config, "max_examples")
     timeout = setting(config, "timeout")
     return RunOptions(

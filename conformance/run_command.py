@@ -17,13 +17,20 @@ from conformance.cli import (
 )
 from conformance.console import print_summary
 from conformance.findings import RunResult
-from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS, OptionsError, RunOptions, RunProfile
+from conformance.options import (
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_MAX_REQUESTS,
+    OptionsError,
+    RunOptions,
+    RunProfile,
+    tls_verify,
+)
 from conformance.progress import progress
 from conformance.report import write_reports
 from conformance.runner import SuiteCrashed, build_result, execute
 from conformance.session import SuiteSession, open_session
 from conformance.target import TargetError
-from conformance.tasks import TasksFileError, load_tasks_file, parse_task_option
+from conformance.tasks import TasksFileError, collect_tasks
 
 
 def _echo_err(text: str) -> None:
@@ -31,19 +38,10 @@ def _echo_err(text: str) -> None:
 
 
 def build_options(params: dict[str, Any]) -> RunOptions:
-    tasks: dict[str, list[str]] = {}
-    if params.get("tasks_file"):
-        tasks = load_tasks_file(Path(params["tasks_file"]))
-    for text in params.get("task_options") or ():
-        status, task_id = parse_task_option(text)
-        tasks.setdefault(status, []).append(task_id)
-    verify: bool | str = True
+    tasks = collect_tasks(params.get("tasks_file"), params.get("task_options") or ())
     if params.get("insecure") and params.get("ca_bundle"):
         raise OptionsError("--insecure and --ca-bundle contradict each other")
-    if params.get("insecure"):
-        verify = False
-    elif params.get("ca_bundle"):
-        verify = str(params["ca_bundle"])
+    verify = tls_verify(bool(params.get("insecure")), params.get("ca_bundle"))
     if params.get("base_url") is None and (params.get("token") or params.get("username") or tasks):
         raise OptionsError("--token, --username and --task/--tasks-file need --base-url")
     return RunOptions(

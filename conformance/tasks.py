@@ -66,6 +66,15 @@ def load_tasks_file(path: Path) -> dict[str, list[str]]:
     return result
 
 
+def collect_tasks(tasks_file: str | Path | None, task_options: Iterable[str] = ()) -> dict[str, list[str]]:
+    """The handed-over tasks of --tasks-file and every --task STATE=ID, merged by status."""
+    tasks = load_tasks_file(Path(tasks_file)) if tasks_file else {}
+    for text in task_options:
+        status, task_id = parse_task_option(text)
+        tasks.setdefault(status, []).append(task_id)
+    return tasks
+
+
 @dataclass
 class TaskPool:
     """Ids handed over by the user (or provisioned on the reference server) and ids discovered."""
