@@ -33,12 +33,12 @@ import requests
 
 from benchmarks.detection import run_defect
 from conformance.bodies import MAX_JSON_DEPTH, ensure_recursion_headroom
-from conformance.checks import CheckContext, error_body_validates
+from conformance.engine.runner import execute
+from conformance.engine.session import open_session
 from conformance.model import Exchange, RecordedRequest, RecordedResponse
 from conformance.options import RunOptions
 from conformance.reference import DEFECTS, ReferenceConfig, ReferenceServer
-from conformance.runner import execute
-from conformance.session import open_session
+from conformance.requirements.checks import CheckContext, error_body_validates
 from conformance.spec import fragment_path
 
 SEED = 1

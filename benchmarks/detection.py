@@ -24,13 +24,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from conformance.findings import RunResult
+from conformance.engine.runner import execute
+from conformance.engine.session import open_session
+from conformance.engine.target import TargetError, TargetStoppedAnswering
 from conformance.model import Outcome
 from conformance.options import RunOptions
+from conformance.outcome import RunResult
 from conformance.reference.defects import CATEGORIES, DEFECTS, Defect
-from conformance.runner import execute
-from conformance.session import open_session
-from conformance.target import TargetError, TargetStoppedAnswering
 
 # Enough generated ids for every id-dependent defect (odd-id-400 needs odd characters) while the
 # whole matrix stays around a minute.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -151,3 +152,48 @@ class Outcome(StrEnum):
     NOT_RUN = "NOT RUN"
     # The requirement was not selected for this run (another profile).
     SKIPPED = "SKIPPED"
+
+
+class Severity(StrEnum):
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    # A MAY requirement documents a permitted variation: it never fails, it only informs.
+    MAY = "MAY"
+
+
+class Profile(StrEnum):
+    """What a run covers; every requirement belongs to SCHEMA or BEHAVIOR, a run may be FULL."""
+
+    SCHEMA = "schema"
+    BEHAVIOR = "behavior"
+    FULL = "full"
+
+    def includes(self, profile: Profile) -> bool:
+        return self is Profile.FULL or self is profile
+
+
+class Kind(StrEnum):
+    # Applied to every response the suite receives from the cancel operation.
+    RESPONSE = "response"
+    # A scenario drives the target through several requests and judges the sequence.
+    SCENARIO = "scenario"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One registered requirement: the registry (conformance.requirements) creates these."""
+
+    id: str
+    severity: Severity
+    profile: Profile
+    kind: Kind
+    title: str
+    seed: str
+    source: str
+    func: Callable[..., Any]
+    # For --dry-run: what the requirement would send, given a session (requests, ids).
+    plan: Callable[..., list[str]] | None = None
+
+    @property
+    def doc(self) -> str:
+        return (self.func.__doc__ or "").strip()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
-from conformance.requirements import Profile
+from conformance.errors import OptionsError
+from conformance.model import Profile
 
 # Thorough and fast: ~250 cancels (150 generated ids and the fixed scenarios) cover every id
 # shape many times over and finish in a few seconds; see the benchmark in benchmarks/.
@@ -15,19 +16,6 @@ DEFAULT_MAX_EXAMPLES = 150
 DEFAULT_MAX_REQUESTS = 1000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 4
-
-
-class RunProfile(StrEnum):
-    SCHEMA = "schema"
-    BEHAVIOR = "behavior"
-    FULL = "full"
-
-    def includes(self, profile: Profile) -> bool:
-        return self is RunProfile.FULL or self.value == profile.value
-
-
-class OptionsError(ValueError):
-    """A usage or configuration error: exit code 2."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +27,7 @@ class RunOptions:
     tasks: dict[str, list[str]] = field(default_factory=dict)
     discover: bool = False
     allow_cancel_discovered: bool = False
-    profile: RunProfile = RunProfile.FULL
+    profile: Profile = Profile.FULL
     max_examples: int = DEFAULT_MAX_EXAMPLES
     seed: int | None = None
     max_requests: int | None = DEFAULT_MAX_REQUESTS
@@ -77,8 +65,27 @@ class RunOptions:
         return self
 
 
-def tls_verify(insecure: bool, ca_bundle: str | None) -> bool | str:
-    """What requests' `verify` gets: False for --insecure, a CA bundle path, or True."""
+def tls_verify(insecure: bool, ca_bundle: str | None,
+               names: tuple[str, str] = ("--insecure", "--ca-bundle")) -> bool | str:
+    """What requests' `verify` gets: False for --insecure, a CA bundle path, or True.
+
+    Every route in (command line, config file, pytest) goes through here, so they all refuse the
+    same contradiction.
+    """
+    if insecure and ca_bundle:
+        raise OptionsError(f"{names[0]} and {names[1]} contradict each other")
     if insecure:
         return False
     return str(ca_bundle) if ca_bundle else True
+
+
+def read_password(password_file: str | None, environ: Mapping[str, str],
+                  option: str = "--password-file") -> str | None:
+    """The password from a file, else from SDDC_PASSWORD; never from the command line."""
+    if password_file:
+        try:
+            return Path(password_file).read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise OptionsError(f"cannot read {option} {password_file}: {reason}") from None
+    return environ.get("SDDC_PASSWORD") or None

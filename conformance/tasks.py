@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from conformance.errors import TasksFileError
 
 STATUSES = ("PENDING", "IN_PROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED", "COMPLETED_WITH_WARNING", "SKIPPED")
 CANCELLABLE = "IN_PROGRESS"
@@ -28,18 +31,21 @@ def normalise_status(value: Any) -> str | None:
     return _SPELLINGS.get(value.upper().replace("_", "").replace(" ", "").replace("-", ""))
 
 
-class TasksFileError(ValueError):
-    pass
+def encode_id(raw: str) -> str:
+    """Percent-encode a task id as one path segment, dot segments included."""
+    if raw in (".", ".."):
+        return raw.replace(".", "%2E")
+    return quote(raw, safe="")
 
 
-def parse_task_option(text: str) -> tuple[str, str]:
-    """`STATE=ID` as given to --task."""
+def parse_task_option(text: str, flag_prefix: str = "--") -> tuple[str, str]:
+    """`STATE=ID` as given to --task (or --sddc-task: `flag_prefix` names the option in messages)."""
     state, sep, task_id = text.partition("=")
     status = normalise_status(state.strip())
     if not sep or not task_id.strip():
-        raise TasksFileError(f"--task {text!r}: expected STATE=ID, e.g. IN_PROGRESS=1b2c...")
+        raise TasksFileError(f"{flag_prefix}task {text!r}: expected STATE=ID, e.g. IN_PROGRESS=1b2c...")
     if status is None:
-        raise TasksFileError(f"--task {text!r}: unknown status {state!r}; one of {', '.join(STATUSES)}")
+        raise TasksFileError(f"{flag_prefix}task {text!r}: unknown status {state!r}; one of {', '.join(STATUSES)}")
     return status, task_id.strip()
 
 
@@ -66,11 +72,12 @@ def load_tasks_file(path: Path) -> dict[str, list[str]]:
     return result
 
 
-def collect_tasks(tasks_file: str | Path | None, task_options: Iterable[str] = ()) -> dict[str, list[str]]:
+def collect_tasks(tasks_file: str | Path | None, task_options: Iterable[str] = (),
+                  flag_prefix: str = "--") -> dict[str, list[str]]:
     """The handed-over tasks of --tasks-file and every --task STATE=ID, merged by status."""
     tasks = load_tasks_file(Path(tasks_file)) if tasks_file else {}
     for text in task_options:
-        status, task_id = parse_task_option(text)
+        status, task_id = parse_task_option(text, flag_prefix)
         tasks.setdefault(status, []).append(task_id)
     return tasks
 

@@ -189,9 +189,9 @@ REPORT_DEFECTS = ("plain-text-error",)
 
 def run_in_process(*defects: str, max_examples: int = 30, seed: int = 1, **options: Any) -> Any:
     """One real run of the suite against the embedded reference server, in this process."""
+    from conformance.engine.runner import execute
+    from conformance.engine.session import open_session
     from conformance.options import RunOptions
-    from conformance.runner import execute
-    from conformance.session import open_session
 
     chosen = RunOptions(seed=seed, max_examples=max_examples, defects=defects, **options)
     with open_session(chosen) as session:
@@ -202,7 +202,7 @@ def hostile_run(base: Any) -> Any:
     """`base` with its results replaced by the judgement of one hostile answer (markup everywhere)."""
     import dataclasses
 
-    from conformance.findings import Recorder
+    from conformance.engine.recorder import Recorder
 
     recorder = Recorder()
     body = {"message": HOSTILE_MARKUP, "errorCode": [HOSTILE_ATTRIBUTE], "referenceToken": "\x00\x1b[31m"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import HOSTILE_MARKUP, hostile_run
 
-from conformance.findings import RunResult
+from conformance.outcome import RunResult
 from conformance.report.html import write_html
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.bundle import MANIFEST, NotABundle, make_bundle, verify
+from conformance.report.bundle import MANIFEST, NotABundle, make_bundle, verify
 
 ARTIFACTS = ("findings.json", "junit.xml", "manifest.json", "report.html", "summary.md")
 CLI = [sys.executable, "-c", "from conformance.cli import main; main()"]

@@ -13,10 +13,11 @@ from conftest import make_exchange
 
 from conformance import requirements
 from conformance.bodies import MAX_JSON_DEPTH
-from conformance.checks import CheckContext
-from conformance.findings import EXAMPLES_PER_REQUIREMENT, INFO_NOTES_PER_REQUIREMENT, Recorder, RunResult
+from conformance.engine.recorder import EXAMPLES_PER_REQUIREMENT, INFO_NOTES_PER_REQUIREMENT, Recorder
 from conformance.model import Exchange, Level, Outcome, Violation
+from conformance.outcome import RunResult
 from conformance.requirements import Kind, Profile, Severity
+from conformance.requirements.checks import CheckContext
 from conformance.spec import Fragment, load_fragment
 
 CTX = CheckContext.default()
@@ -448,9 +449,9 @@ def test_certify_with_every_must_passed_is_conformant() -> None:
     recorder.check(make_exchange(404, VALID_ERROR))
     recorder.check(make_exchange(200, b""))
     must = {r.id for r in requirements.catalogue() if r.severity is Severity.MUST and r.kind is Kind.RESPONSE}
-    for requirement in requirements.scenarios():
+    for requirement in requirements.scenario_requirements():
         recorder.record(requirement.id)
-    selected = must | {r.id for r in requirements.scenarios()} | SCHEMA_IDS
+    selected = must | {r.id for r in requirements.scenario_requirements()} | SCHEMA_IDS
     assert run_result(recorder, selected, certify=True).conformant
 
 

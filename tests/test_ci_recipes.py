@@ -37,7 +37,7 @@ def test_script_runs_the_suite_against_a_mock_and_passes(tmp_path: Path) -> None
     summary.write_text("earlier step\n", encoding="utf-8")
     done = run_script(tmp_path, GITHUB_STEP_SUMMARY=str(summary))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("CONFORMANT:")
+    assert done.stdout.startswith("CONFORMANT")
     reports = tmp_path / "reports" / "ci"
     assert {"junit.xml", "report.html", "findings.json", "summary.md"} <= {p.name for p in reports.iterdir()}
     # Appended, not overwritten: other steps' summaries stay.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 from conftest import TEST_PASSWORD, free_port
+
+from conformance.outcome import ExitCode
 
 EXE = shutil.which("sddc-conformance", path=str(Path(sys.executable).parent)) or shutil.which("sddc-conformance")
 TIMEOUT = 120
@@ -37,8 +40,21 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def test_run_help_documents_exit_codes() -> None:
     result = cli("run", "--help")
     assert result.returncode == 0
-    for code in ("0  conformant", "1  not conformant", "2  usage", "3  target unreachable", "4  internal error"):
-        assert code in result.stdout
+    # The epilog is generated from ExitCode: every member, with its number and its words.
+    text = " ".join(result.stdout.split())
+    for code in ExitCode:
+        assert f"{int(code)} {' '.join(code.doc.split())}" in text
+    for words in ("0 conformant", "1 not conformant", "2 usage", "3 no verdict: target unreachable", "4 internal error",
+                  "130 interrupted"):
+        assert words in text
+
+
+def test_readme_exit_code_table_matches_exit_code_enum() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, flags=re.M))
+    assert {int(k) for k in rows} == {int(c) for c in ExitCode}
+    for code in ExitCode:
+        assert rows[str(int(code))] == code.doc
 
 
 @pytest.mark.parametrize(
@@ -134,7 +150,7 @@ def test_same_seed_same_requests(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         runs.append((result.stdout.strip(), _findings(report_dir)))
     (line1, first), (line2, second) = runs
-    assert line1 == line2 == f"CONFORMANT: {first['requests_sent']} requests, seed 11"
+    assert line1 == line2 == f"{first['headline']}: {first['requests_sent']} requests, seed 11"
     assert first["requests_sent"] == second["requests_sent"] >= 30
     assert first["exchanges_checked"] == second["exchanges_checked"]
     assert _evaluations(first) == _evaluations(second)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from conformance import config_file
 from conformance.cli import cli, main
-from conformance.config_file import KEYS, ConfigError, load, load_for_run, starter_text, validate_table
+from conformance.config import file as config_file
+from conformance.config.file import KEYS, ConfigError, load, load_for_run, starter_text, validate_table
 
 SECRETS = ("SDDC_TOKEN", "SDDC_PASSWORD", "SDDC_BASE_URL")
 
@@ -32,9 +33,13 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     def fake_run_command(**params: Any) -> int:
         seen.update(params)
+        # The password is read where the options are built (one place for every route in).
+        from conformance.options import read_password
+
+        seen["password"] = read_password(params.get("password_file"), os.environ)
         return 0
 
-    monkeypatch.setattr("conformance.run_command.run_command", fake_run_command)
+    monkeypatch.setattr("conformance.cli.run.run_command", fake_run_command)
     return seen
 
 
@@ -305,6 +310,6 @@ def test_a_run_configured_by_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as exit_info:
         main(["run"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.startswith("CONFORMANT:")
+    assert capsys.readouterr().out.startswith("CONFORMANT")
     findings = json.loads((tmp_path / "reports" / "cfg" / "findings.json").read_text(encoding="utf-8"))
     assert (findings["profile"], findings["max_examples"], findings["seed"]) == ("schema", 10, 4)

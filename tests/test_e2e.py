@@ -7,19 +7,18 @@ from typing import Any
 import pytest
 
 from conformance import requirements
-from conformance.findings import RequirementResult, RunResult
-from conformance.model import Level, Outcome
-from conformance.options import RunOptions, RunProfile
+from conformance.engine.runner import execute
+from conformance.engine.session import open_session
+from conformance.model import Level, Outcome, Severity
+from conformance.options import Profile, RunOptions
+from conformance.outcome import RequirementResult, RunResult
 from conformance.reference.defects import DEFECTS
-from conformance.requirements import Profile, Severity
-from conformance.runner import execute
-from conformance.session import open_session
 
 pytestmark = pytest.mark.slow
 
 
 
-def run_suite(*defects: str, profile: RunProfile = RunProfile.SCHEMA) -> RunResult:
+def run_suite(*defects: str, profile: Profile = Profile.SCHEMA) -> RunResult:
     options = RunOptions(defects=defects, max_examples=40, seed=3, profile=profile)
     with open_session(options) as session:
         return execute(session)
@@ -33,7 +32,7 @@ def violations(result: RequirementResult) -> list[tuple[str | None, str]]:
     return [(v.path, v.message) for f in result.findings for v in f.violations]
 
 
-def selected_ids(profile: RunProfile) -> set[str]:
+def selected_ids(profile: Profile) -> set[str]:
     return {r.id for r in requirements.catalogue() if profile.includes(r.profile)}
 
 
@@ -41,7 +40,7 @@ def test_reference_server_passes() -> None:
     run = run_suite()
     results = by_id(run)
     assert run.conformant and run.verdict == "CONFORMANT"
-    for rid in selected_ids(RunProfile.SCHEMA):
+    for rid in selected_ids(Profile.SCHEMA):
         r = results[rid]
         if rid == "SCH-200-EMPTY":
             assert r.outcome is Outcome.NOT_RUN, r  # the schema profile never cancels a task
@@ -53,22 +52,22 @@ def test_reference_server_passes() -> None:
 
 
 CASES: list[Any] = [
-    pytest.param("wrong-success-status", RunProfile.FULL, "SCH-STATUS"),
-    pytest.param("success-with-body", RunProfile.FULL, "SCH-200-EMPTY"),
-    ("odd-id-400", RunProfile.SCHEMA, "SCH-STATUS"),
-    ("html-500", RunProfile.SCHEMA, "SRV-NO-5XX"),
-    ("missing-error-body", RunProfile.SCHEMA, "SCH-ERROR-BODY"),
-    ("plain-text-error", RunProfile.SCHEMA, "SCH-ERROR-BODY"),
-    ("error-wrong-type-top", RunProfile.SCHEMA, "SCH-ERROR-BODY"),
-    ("error-wrong-type-nested", RunProfile.SCHEMA, "SCH-ERROR-BODY"),
-    ("error-bad-cause", RunProfile.SCHEMA, "SCH-ERROR-BODY"),
-    ("error-as-array", RunProfile.SCHEMA, "SCH-ERROR-BODY"),
-    ("unknown-id-500", RunProfile.SCHEMA, "SRV-NO-5XX"),
+    pytest.param("wrong-success-status", Profile.FULL, "SCH-STATUS"),
+    pytest.param("success-with-body", Profile.FULL, "SCH-200-EMPTY"),
+    ("odd-id-400", Profile.SCHEMA, "SCH-STATUS"),
+    ("html-500", Profile.SCHEMA, "SRV-NO-5XX"),
+    ("missing-error-body", Profile.SCHEMA, "SCH-ERROR-BODY"),
+    ("plain-text-error", Profile.SCHEMA, "SCH-ERROR-BODY"),
+    ("error-wrong-type-top", Profile.SCHEMA, "SCH-ERROR-BODY"),
+    ("error-wrong-type-nested", Profile.SCHEMA, "SCH-ERROR-BODY"),
+    ("error-bad-cause", Profile.SCHEMA, "SCH-ERROR-BODY"),
+    ("error-as-array", Profile.SCHEMA, "SCH-ERROR-BODY"),
+    ("unknown-id-500", Profile.SCHEMA, "SRV-NO-5XX"),
 ]
 
 
 @pytest.mark.parametrize(("defect", "profile", "requirement"), CASES)
-def test_defect_is_caught(defect: str, profile: RunProfile, requirement: str) -> None:
+def test_defect_is_caught(defect: str, profile: Profile, requirement: str) -> None:
     run = run_suite(defect, profile=profile)
     results = by_id(run)
     assert not run.conformant

@@ -12,19 +12,17 @@ import requests
 
 from conformance import requirements
 from conformance.cli import main
-from conformance.config_file import ConfigError
-from conformance.fleet import (
+from conformance.cli.fleet import (
     Fleet,
     TargetEntry,
-    TargetRun,
     child_config,
     child_environment,
     load_fleet,
     plan_options,
-    render_html,
-    render_markdown,
     worst_exit,
 )
+from conformance.config.file import ConfigError
+from conformance.report.fleet_index import TargetRun, render_html, render_markdown
 from tests.conftest import TEST_PASSWORD, free_port
 
 REPORT_FILES = {"junit.xml", "findings.json", "report.html", "summary.md", "manifest.json"}
@@ -98,7 +96,7 @@ timeout = 1
     assert code == 3
     assert "[clean] CONFORMANT (exit 0)" in out
     assert "[racy] NOT CONFORMANT (exit 1)" in out
-    assert "[gone] NO VERDICT (target unreachable) (exit 3)" in out
+    assert "[gone] NO VERDICT (exit 3)" in out
     out_dir = fleet_dir / "out"
     for name in ("clean", "racy"):
         assert {p.name for p in (out_dir / name).iterdir()} >= REPORT_FILES, name
@@ -112,7 +110,7 @@ timeout = 1
     index_md = (out_dir / "index.md").read_text(encoding="utf-8")
     assert "| requirement | severity | clean | racy | gone |" in index_md
     assert "| BEH-RACE | MUST | PASS | FAIL |" in index_md
-    assert "| **verdict** | | **CONFORMANT** | **NOT CONFORMANT** | **NO VERDICT (target unreachable)** |" in index_md
+    assert "| **verdict** | | **CONFORMANT** | **NOT CONFORMANT** | **NO VERDICT** |" in index_md
     rows = [line for line in index_md.splitlines() if line.startswith("| ") and "-" in line.split("|")[1]]
     assert [row.split("|")[1].strip() for row in rows] == [r.id for r in requirements.catalogue()]
     index_html = (out_dir / "index.html").read_text(encoding="utf-8")
@@ -208,7 +206,7 @@ def test_index_escapes_hostile_names_and_urls(tmp_path: Path) -> None:
         "requirements": [{"id": "BEH-RACE", "outcome": "FAIL"}],
     }), encoding="utf-8")
     runs = [TargetRun("x", 1, target_dir, ""), TargetRun("missing", 3, tmp_path / "missing", "")]
-    page = render_html(runs)
+    page = render_html(runs, requirements.catalogue())
     assert "<script>" not in page and "&lt;script&gt;" in page
-    markdown = render_markdown(runs)
+    markdown = render_markdown(runs, requirements.catalogue())
     assert "\\|x" in markdown and "| BEH-RACE | MUST | FAIL | NO REPORT |" in markdown

@@ -12,11 +12,11 @@ from conftest import TEST_PASSWORD
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from conformance import generation
-from conformance.generation import PERCENT_LITERALS, RESERVED, Probe
-from conformance.options import RunOptions, RunProfile
-from conformance.runner import execute
-from conformance.session import open_session
+from conformance.engine import generation
+from conformance.engine.generation import PERCENT_LITERALS, RESERVED, Probe
+from conformance.engine.runner import execute
+from conformance.engine.session import open_session
+from conformance.options import Profile, RunOptions
 
 ORIGINS = {"schemathesis", "uuid-shaped", "long", "reserved characters", "percent-encoded", "unicode"}
 # Ids the generators would produce often if nothing kept them out.
@@ -89,7 +89,7 @@ def _sent_paths(server: Any, seed_value: int) -> list[str]:
     before = len(server.request_log)
     options = RunOptions(
         base_url=server.base_url, username="admin@local", password=TEST_PASSWORD,
-        tasks=server.state_document()["tasks"], profile=RunProfile.SCHEMA, max_examples=25, seed=seed_value,
+        tasks=server.state_document()["tasks"], profile=Profile.SCHEMA, max_examples=25, seed=seed_value,
     )
     with open_session(options) as session:
         execute(session)

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.findings import RunResult
+from conformance.engine.runner import execute
+from conformance.engine.session import open_session
 from conformance.model import Outcome
-from conformance.options import RunOptions, RunProfile
+from conformance.options import Profile, RunOptions
+from conformance.outcome import RunResult
 from conformance.reference import ReferenceConfig, ReferenceServer
-from conformance.runner import execute
-from conformance.session import open_session
 
 PASSWORD = "profile-pw-123"
 
@@ -35,7 +35,7 @@ def outcomes(result: RunResult) -> dict[str, Outcome]:
 
 
 def test_behaviour_without_tasks_is_not_run_with_an_actionable_reason(server: ReferenceServer) -> None:
-    result = run(server, profile=RunProfile.BEHAVIOR)
+    result = run(server, profile=Profile.BEHAVIOR)
 
     by_id = {r.requirement.id: r for r in result.results}
     for rid in ("BEH-CANCEL", "BEH-RACE", "BEH-STATEFUL", "BEH-RECANCEL"):
@@ -50,14 +50,14 @@ def test_behaviour_without_tasks_is_not_run_with_an_actionable_reason(server: Re
 
 
 def test_certify_refuses_what_was_not_exercised(server: ReferenceServer) -> None:
-    result = run(server, profile=RunProfile.BEHAVIOR, certify=True)
+    result = run(server, profile=Profile.BEHAVIOR, certify=True)
 
     assert not result.conformant  # ...but certification needs every MUST proven.
     assert {r.requirement.id for r in result.unproven_must} >= {"BEH-CANCEL", "SCH-STATUS"}
 
 
 def test_discover_finds_non_cancellable_tasks(server: ReferenceServer) -> None:
-    result = run(server, profile=RunProfile.BEHAVIOR, discover=True)
+    result = run(server, profile=Profile.BEHAVIOR, discover=True)
 
     by_id = {r.requirement.id: r for r in result.results}
     assert by_id["BEH-NOT-CANCELLABLE"].outcome is Outcome.PASS
@@ -75,7 +75,7 @@ def test_allow_cancel_discovered_exercises_everything(server: ReferenceServer) -
 
 def test_schema_profile_cancels_nothing(server: ReferenceServer) -> None:
     before = server.store.ids_by_status()
-    result = run(server, profile=RunProfile.SCHEMA, discover=True)
+    result = run(server, profile=Profile.SCHEMA, discover=True)
 
     assert result.conformant
     assert server.store.ids_by_status() == before
@@ -84,7 +84,7 @@ def test_schema_profile_cancels_nothing(server: ReferenceServer) -> None:
 
 def test_token_expiring_mid_run_is_renewed_once() -> None:
     with ReferenceServer(ReferenceConfig(password=PASSWORD, token_ttl=0.5)) as short_lived:
-        result = run(short_lived, profile=RunProfile.SCHEMA, max_examples=60, rate_limit=50.0)
+        result = run(short_lived, profile=Profile.SCHEMA, max_examples=60, rate_limit=50.0)
 
     assert result.conformant
     logins = [r for r in short_lived.request_log if r.method == "POST" and r.path == "/v1/tokens"]
@@ -94,7 +94,7 @@ def test_token_expiring_mid_run_is_renewed_once() -> None:
 
 
 def test_product_version_is_read_from_the_target(server: ReferenceServer) -> None:
-    result = run(server, profile=RunProfile.SCHEMA)
+    result = run(server, profile=Profile.SCHEMA)
 
     assert result.product is not None
     assert result.product["version"].endswith("-reference")

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from conftest import make_exchange
 
-from conformance import progress as progress_module
-from conformance.findings import Recorder
-from conformance.progress import progress, status_line
+from conformance.cli import progress as progress_module
+from conformance.cli.progress import progress, status_line
+from conformance.engine.recorder import Recorder
 
 SECRET = "tok-very-secret-9931"
 
@@ -86,7 +86,7 @@ def test_quiet_shows_nothing(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_run_command_wraps_execute_in_the_display(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    from conformance import run_command
+    from conformance.cli import run as run_command
 
     entered: list[dict[str, Any]] = []
     real = run_command.progress
@@ -103,8 +103,8 @@ def test_the_run_command_wraps_execute_in_the_display(monkeypatch: pytest.Monkey
 CAPTURED_CHILD = r"""
 import os, sys, tempfile, threading, io, contextlib
 from types import SimpleNamespace
-from conformance import progress as p
-from conformance.findings import Recorder
+from conformance.cli import progress as p
+from conformance.engine.recorder import Recorder
 
 p.PLAIN_INTERVAL = 0.01
 shown = threading.Event()

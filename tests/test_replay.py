@@ -13,7 +13,7 @@ import pytest
 import requests
 from conftest import TEST_PASSWORD, free_port, run_in_process
 
-from conformance.replay import rebased_path
+from conformance.engine.replay import rebased_path
 from conformance.report import write_reports
 
 CLI = [sys.executable, "-c", "from conformance.cli import main; main()"]

@@ -17,8 +17,8 @@ from conftest import HOSTILE_MARKUP, REPO_ROOT, hostile_run, run_in_process
 from junitparser import Failure, JUnitXml, Skipped
 
 from conformance import requirements
-from conformance.findings import RunResult
 from conformance.model import Outcome
+from conformance.outcome import RunResult
 from conformance.report import WRITERS, write_reports
 from conformance.report.findings_json import write_findings
 from conformance.report.html import render_html

@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 from conftest import TEST_PASSWORD, Reply, SeenRequest, StubServer, free_port
 
-from conformance.checks import CheckContext
-from conformance.requirements import get
-from conformance.target import (
+from conformance.engine.target import (
     AuthenticationFailed,
     BudgetExhausted,
     Target,
@@ -22,6 +20,8 @@ from conformance.target import (
     TargetUnreachable,
     encode_id,
 )
+from conformance.requirements import get
+from conformance.requirements.checks import CheckContext
 
 ERROR = json.dumps({"errorCode": "TA_TASK_NOT_FOUND", "message": "not found"}).encode()
 USER = "admin@local"

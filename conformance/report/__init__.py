@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conformance.findings import RunResult
+from conformance.outcome import RunResult
 from conformance.report.findings_json import write_findings
 from conformance.report.html import write_html
 from conformance.report.junit import write_junit

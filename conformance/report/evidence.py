@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from conformance.findings import RequirementResult, RunResult
 from conformance.model import Finding, Outcome
+from conformance.outcome import RequirementResult, RunResult
 
 RESPONSE_EXCERPT = 600
 
@@ -29,14 +28,6 @@ def label_counts(run: RunResult) -> dict[str, int]:
     for result in run.results:
         counts[label(result, run)] += 1
     return counts
-
-
-def public_url(url: str) -> str:
-    """The URL without user:password@ -- a report must never carry credentials given in a URL."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def scrub_userinfo(text: str) -> str:

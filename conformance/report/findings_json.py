@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conformance.files import replace_atomically
-from conformance.findings import RunResult
+from conformance.outcome import RunResult
 from conformance.report.evidence import scrub_document
 
 SCHEMA_ID = "https://sddc-conformance.invalid/findings.schema.json"

@@ -12,16 +12,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from conformance.files import replace_atomically
-from conformance.findings import RequirementResult, RunResult
 from conformance.model import Exchange, Finding, Level
+from conformance.outcome import RequirementResult, RunResult
 from conformance.report.evidence import (
     LABELS,
     label,
     label_counts,
-    public_url,
     reported_failures,
     scrub_userinfo,
 )
+from conformance.text import public_url
 
 # Long enough to show the shape of a bad body, short enough that a 16 MiB one cannot bloat the page.
 BODY_EXCERPT = 2048

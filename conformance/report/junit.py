@@ -13,10 +13,10 @@ from pathlib import Path
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from conformance.files import replace_atomically
-from conformance.findings import RequirementResult, RunResult
-from conformance.model import Level, Outcome
-from conformance.report.evidence import finding_text, public_url, reported_failures
-from conformance.requirements import Profile, Severity
+from conformance.model import Level, Outcome, Profile, Severity
+from conformance.outcome import RequirementResult, RunResult
+from conformance.report.evidence import finding_text, reported_failures
+from conformance.text import public_url
 
 # XML 1.0 cannot carry most control characters at all; a hostile body full of them would make the
 # whole file unparseable, so they become U+FFFD.

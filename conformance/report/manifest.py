@@ -13,11 +13,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from conformance.bundle import MANIFEST, artifact_digests, seal
 from conformance.files import replace_atomically
-from conformance.findings import RunResult
 from conformance.model import Outcome
-from conformance.report.evidence import label_counts, public_url, scrub_document
+from conformance.outcome import RunResult
+from conformance.report.bundle import MANIFEST, artifact_digests, seal
+from conformance.report.evidence import label_counts, scrub_document
+from conformance.text import public_url
 
 MANIFEST_VERSION = 1
 KEY_DEPENDENCIES = ("schemathesis", "hypothesis", "jsonschema", "requests", "pytest", "junitparser", "rich")

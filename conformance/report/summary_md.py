@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 
 from conformance.files import replace_atomically
-from conformance.findings import RequirementResult, RunResult
-from conformance.report.evidence import LABELS, WARN, label, label_counts, public_url, reported_failures
+from conformance.outcome import RequirementResult, RunResult
+from conformance.report.evidence import LABELS, WARN, label, label_counts, reported_failures
+from conformance.text import public_url
 
 # One line per row; a reader follows up in report.html.
 CELL_LIMIT = 160

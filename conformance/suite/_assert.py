@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from conformance.session import SuiteSession
+from conformance.engine.session import SuiteSession
 
 
 def assert_requirements_held(session: SuiteSession, requirement_ids: Iterable[str]) -> None:

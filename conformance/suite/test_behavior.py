@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conformance import requirements
-from conformance.session import SuiteSession
+from conformance.engine.session import SuiteSession
 from conformance.suite._assert import assert_requirements_held
 
-SCENARIOS = requirements.scenarios()
+SCENARIOS = requirements.scenario_requirements()
 
 pytestmark = pytest.mark.sddc_profile("behavior")
 

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from conformance import behavior, generation, requirements
-from conformance.generation import Probe
-from conformance.session import SuiteSession
+from conformance import requirements
+from conformance.engine import generation
+from conformance.engine.generation import Probe
+from conformance.engine.session import SuiteSession
+from conformance.requirements import scenarios as behavior
 from conformance.suite._assert import assert_requirements_held
 
 RESPONSE_REQUIREMENTS = [r.id for r in requirements.response_checks()]

@@ -12,18 +12,33 @@ from pathlib import Path
 import pytest
 
 import conformance
-from conformance.findings import RunResult
-from conformance.session import SuiteSession, activated
+from conformance.engine.session import SuiteSession
+from conformance.errors import Interrupted, SuiteCrashed, TargetError
+from conformance.outcome import RunResult
 from conformance.spec import load_fragment
-from conformance.target import TargetError
+
+# Where a run's session travels to the suite's fixtures and hooks: pytest's own per-run store,
+# not a module global, so two sessions never see each other.
+SESSION_KEY = pytest.StashKey["SuiteSession"]()
 
 
-class SuiteCrashed(RuntimeError):
-    """pytest could not run the suite itself (a bug in the suite, not a finding): exit code 4."""
+class _SessionCarrier:
+    """A plugin object registered for one pytest.main call: puts the session in config.stash."""
+
+    def __init__(self, session: SuiteSession) -> None:
+        self.session = session
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[SESSION_KEY] = self.session
+
+
+def session_of(config: pytest.Config) -> SuiteSession | None:
+    """The session of this pytest run, if one was opened (by the runner or the fixture)."""
+    return config.stash.get(SESSION_KEY, None)
 
 
 def pytest_args(extra: list[str] | None = None) -> list[str]:
-    suite_dir = Path(__file__).parent / "suite"
+    suite_dir = Path(__file__).resolve().parent.parent / "suite"
     return [
         "--pyargs",
         "conformance.suite",
@@ -47,25 +62,26 @@ def pytest_args(extra: list[str] | None = None) -> list[str]:
 
 def execute(session: SuiteSession, *, echo: bool = False) -> RunResult:
     """Run the selected tests; findings go to the session's recorder, pytest's output is kept quiet."""
-    from conformance import pytest_plugin
-
-    started = time.monotonic()
     sink = io.StringIO()
-    with activated(session):
-        redirect = contextlib.nullcontext() if echo else contextlib.redirect_stdout(sink)
-        with redirect:
-            code = pytest.main(pytest_args(), plugins=[pytest_plugin])
+    redirect = contextlib.nullcontext() if echo else contextlib.redirect_stdout(sink)
+    with redirect:
+        # The plugin is named, not imported: the engine never imports the pytest plugin.
+        code = pytest.main(pytest_args(["-p", "conformance.pytest_plugin"]), plugins=[_SessionCarrier(session)])
     if session.fatal is not None:
         raise session.fatal
+    if code == pytest.ExitCode.INTERRUPTED:
+        # pytest turned Ctrl-C (or SIGTERM, see engine.signals) into its own exit code.
+        raise Interrupted("interrupted")
     if session.internal_errors:
         raise SuiteCrashed("; ".join(session.internal_errors))
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         tail = "\n".join(sink.getvalue().strip().splitlines()[-15:])
         raise SuiteCrashed(f"the suite's tests could not run (pytest exit {int(code)}):\n{tail}")
-    return build_result(session, time.monotonic() - started)
+    return build_result(session)
 
 
-def build_result(session: SuiteSession, duration: float) -> RunResult:
+def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunResult:
+    """The run's result so far; `stopped` names why it ended without a verdict."""
     fragment = load_fragment()
     options = session.options
     return RunResult(
@@ -79,7 +95,7 @@ def build_result(session: SuiteSession, duration: float) -> RunResult:
         max_examples=options.max_examples,
         started_at=session.started_at.isoformat(timespec="seconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        duration_seconds=duration,
+        duration_seconds=time.monotonic() - session.started_monotonic,
         requests_sent=session.target.requests_sent,
         exchanges_checked=session.recorder.exchanges,
         results=tuple(session.recorder.results(session.selected())),
@@ -88,7 +104,8 @@ def build_result(session: SuiteSession, duration: float) -> RunResult:
         certify=options.certify,
         defects=tuple(options.defects),
         product=session.product,
+        stopped=stopped,
     )
 
 
-__all__ = ["SuiteCrashed", "TargetError", "build_result", "execute", "pytest_args"]
+__all__ = ["SESSION_KEY", "SuiteCrashed", "TargetError", "build_result", "execute", "pytest_args", "session_of"]

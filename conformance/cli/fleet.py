@@ -6,9 +6,11 @@ verdicts requirement by requirement.
 
 Why one process per target and not pytest-xdist: xdist splits the items of *one* pytest session
 across workers, while every target here needs a session of its own (target, task pool,
-recorder, seed, reports). The in-process runner keeps its session in a module global and runs
-`pytest.main` inside it, which is not re-entrant across threads; a child process per target is
-isolated for free, its exit code is its verdict, and nothing changes at runtime dependencies.
+recorder, seed, reports). The session is no longer a module global (it travels in pytest's
+`config.stash`), but `pytest.main` itself is not re-entrant across threads: it installs import
+hooks, rewrites `sys.modules` for the suite's test modules, swaps warnings filters and captures
+the process's output. A child process per target is isolated for free (a hung or crashed
+target cannot take the others down), its exit code is its verdict, and Ctrl-C reaches each.
 Threads only wait on those children, so a thread pool does the job of a process pool without
 forking a pytest-bearing interpreter.
 
@@ -19,7 +21,6 @@ exact) and its token through the SDDC_TOKEN variable of its own environment.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -36,26 +37,27 @@ import click
 from click.core import ParameterSource
 
 from conformance import requirements
-from conformance.cli import EXIT_INTERNAL, EXIT_NOT_CONFORMANT, EXIT_OK, EXIT_TARGET, EXIT_USAGE
-from conformance.config_file import KEYS, BadValue, ConfigError, read_toml, validate_table
+from conformance.config.file import KEYS, BadValue, read_toml, validate_table
+from conformance.errors import ConfigError
+from conformance.files import default_report_dir
+from conformance.outcome import ExitCode
+from conformance.report.fleet_index import TargetRun, write_index
 
 # Worst first decides the fleet's exit code: a broken suite, then a target entry that could not
 # even be run (the user's file to fix), then no verdict, then a failed verdict.
-_SEVERITY_ORDER = (EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_TARGET, EXIT_USAGE, EXIT_INTERNAL)
+_SEVERITY_ORDER = (
+    ExitCode.OK,
+    ExitCode.NOT_CONFORMANT,
+    ExitCode.NO_VERDICT,
+    ExitCode.INTERRUPTED,
+    ExitCode.USAGE_ERROR,
+    ExitCode.INTERNAL_ERROR,
+)
 
 # Options that only make sense for one target; given on the command line with --targets they
 # would silently apply to every target, so they are refused there.
 PER_TARGET = ("base-url", "token", "username", "password-file", "task", "tasks-file", "defect")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-_STATUS_BY_EXIT = {
-    EXIT_OK: "CONFORMANT",
-    EXIT_NOT_CONFORMANT: "NOT CONFORMANT",
-    EXIT_USAGE: "USAGE ERROR",
-    EXIT_TARGET: "NO VERDICT (target unreachable)",
-    EXIT_INTERNAL: "INTERNAL ERROR",
-}
-
 
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
@@ -139,30 +141,11 @@ def _refuse(table: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None
 
 # -- running -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class TargetRun:
-    name: str
-    exit_code: int
-    report_dir: Path
-    output: str  # the child's own lines (verdict or error), secrets never among them
-
-    @property
-    def status(self) -> str:
-        return _STATUS_BY_EXIT.get(self.exit_code, f"EXIT {self.exit_code}")
-
-    def findings(self) -> dict[str, Any] | None:
-        try:
-            document = json.loads((self.report_dir / "findings.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return document if isinstance(document, dict) else None
-
-
 def worst_exit(codes: list[int]) -> int:
     def rank(code: int) -> int:
         return _SEVERITY_ORDER.index(code) if code in _SEVERITY_ORDER else len(_SEVERITY_ORDER)
 
-    return max(codes, key=rank) if codes else EXIT_OK
+    return max(codes, key=rank) if codes else int(ExitCode.OK)
 
 
 def _toml_value(value: Any) -> str:
@@ -249,109 +232,6 @@ def run_fleet(fleet: Fleet, report_root: Path, options: Mapping[str, dict[str, A
     return [runs[t.name] for t in fleet.targets]
 
 
-# -- the index -----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Column:
-    run: TargetRun
-    url: str
-    verdict: str
-    outcomes: dict[str, str]
-
-
-def _columns(runs: list[TargetRun]) -> list[Column]:
-    columns = []
-    for run in runs:
-        document = run.findings()
-        outcomes: dict[str, str] = {}
-        url = ""
-        if document is not None:
-            url = str((document.get("target") or {}).get("url") or "")
-            for item in document.get("requirements") or []:
-                if isinstance(item, dict) and isinstance(item.get("id"), str):
-                    outcomes[item["id"]] = str(item.get("outcome"))
-        # The exit code is the verdict that counts: a partial report of an unreachable target
-        # still carries a "verdict" field that was never reached.
-        columns.append(Column(run, url, run.status, outcomes))
-    return columns
-
-
-def _cell(column: Column, requirement_id: str) -> str:
-    if not column.outcomes:
-        return "NO REPORT"
-    return column.outcomes.get(requirement_id, "—")
-
-
-def render_markdown(runs: list[TargetRun]) -> str:
-    columns = _columns(runs)
-
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-    lines = ["# Conformance across targets", ""]
-    lines.append("| requirement | severity | " + " | ".join(esc(c.run.name) for c in columns) + " |")
-    lines.append("|---|---|" + "---|" * len(columns))
-    lines.append("| **verdict** | | " + " | ".join(f"**{c.verdict}**" for c in columns) + " |")
-    for requirement in requirements.catalogue():
-        cells = " | ".join(_cell(c, requirement.id) for c in columns)
-        lines.append(f"| {requirement.id} | {requirement.severity} | {cells} |")
-    lines += ["", "## Targets", ""]
-    for c in columns:
-        url = f" `{esc(c.url)}`" if c.url else ""
-        lines.append(f"- **{esc(c.run.name)}**{url}: {c.verdict} (exit {c.run.exit_code}); "
-                     f"reports in [`{esc(c.run.name)}/`]({c.run.name}/summary.md)")
-    return "\n".join(lines) + "\n"
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-th{background:#f3f3f3}.PASS{background:#e6f4ea}.FAIL{background:#fce8e6}
-.NOT-RUN,.NO-REPORT{background:#fef7e0}.SKIPPED{color:#777}
-"""
-
-
-def render_html(runs: list[TargetRun]) -> str:
-    columns = _columns(runs)
-    e = html.escape
-
-    def css_class(text: str) -> str:
-        return e(text.replace(" ", "-"))
-
-    head = "".join(
-        f'<th><a href="{e(c.run.name)}/report.html">{e(c.run.name)}</a><br><small>{e(c.url)}</small></th>'
-        for c in columns
-    )
-    verdicts = "".join(
-        f'<td class="{"PASS" if c.run.exit_code == EXIT_OK else "FAIL"}"><strong>{e(c.verdict)}</strong></td>'
-        for c in columns
-    )
-    rows = []
-    for requirement in requirements.catalogue():
-        cells = "".join(
-            f'<td class="{css_class(_cell(c, requirement.id))}">{e(_cell(c, requirement.id))}</td>' for c in columns
-        )
-        rows.append(f"<tr><td title=\"{e(requirement.title)}\">{e(requirement.id)}</td>"
-                    f"<td>{e(str(requirement.severity))}</td>{cells}</tr>")
-    # Self-contained: inline style, no script, no external resource.
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>Conformance across targets</title><style>{_CSS}</style></head><body>"
-        "<h1>Conformance across targets</h1>"
-        f"<table><thead><tr><th>requirement</th><th>severity</th>{head}</tr></thead><tbody>"
-        f"<tr><td><strong>verdict</strong></td><td></td>{verdicts}</tr>{''.join(rows)}</tbody></table>"
-        "</body></html>\n"
-    )
-
-
-def write_index(runs: list[TargetRun], report_root: Path) -> tuple[Path, Path]:
-    html_path, md_path = report_root / "index.html", report_root / "index.md"
-    html_path.write_text(render_html(runs), encoding="utf-8")
-    md_path.write_text(render_markdown(runs), encoding="utf-8")
-    return html_path, md_path
-
-
 # -- the command -----------------------------------------------------------------------------------------
 
 def _by_param() -> dict[str, str]:
@@ -368,8 +248,6 @@ def _cli_value(name: str, value: Any) -> Any:
 
 def fleet_command(targets_file: str, params: Mapping[str, Any], ctx: click.Context) -> int:
     """Split `run`'s parameters by where they came from, run every target, write the index."""
-    from conformance.cli import default_report_dir
-
     names = _by_param()
     from_config: dict[str, Any] = {}
     from_cli: dict[str, Any] = {}
@@ -382,7 +260,7 @@ def fleet_command(targets_file: str, params: Mapping[str, Any], ctx: click.Conte
             if source is ParameterSource.COMMANDLINE:
                 click.echo(f"sddc-conformance: error: --{name} is per target with --targets; "
                            f"set it on each target in {targets_file}", err=True)
-                return EXIT_USAGE
+                return int(ExitCode.USAGE_ERROR)
             # From the environment (SDDC_TOKEN, SDDC_BASE_URL) or the single-target config file:
             # children inherit the environment themselves; the file's target does not apply.
             continue
@@ -394,17 +272,17 @@ def fleet_command(targets_file: str, params: Mapping[str, Any], ctx: click.Conte
         fleet = load_fleet(Path(targets_file))
     except ConfigError as exc:
         click.echo(f"sddc-conformance: error: {exc}", err=True)
-        return EXIT_USAGE
+        return int(ExitCode.USAGE_ERROR)
     report_root = Path(params["report_dir"]) if params.get("report_dir") else default_report_dir()
     plan = plan_options(fleet, from_config, from_cli)
     count = len(fleet.targets)
     click.echo(f"checking {count} target{'' if count == 1 else 's'}; reports in {report_root}/<target>/")
     try:
         runs = run_fleet(fleet, report_root, plan)
-        html_path, md_path = write_index(runs, report_root)
+        html_path, md_path = write_index(runs, report_root, requirements.catalogue())
     except OSError as exc:
         click.echo(f"sddc-conformance: error: cannot write reports to {report_root}: {exc.strerror or exc}", err=True)
-        return EXIT_USAGE
+        return int(ExitCode.USAGE_ERROR)
     if not params.get("quiet"):
         click.echo(md_path.read_text(encoding="utf-8"), nl=False)
     click.echo(f"index: {html_path}")

@@ -1,8 +1,13 @@
-"""One run's live state, shared by the CLI, the pytest plugin and the suite's tests."""
+"""One run's live state, shared by the CLI, the pytest plugin and the suite's tests.
+
+There is no module-global session: the runner hands its session to pytest through
+`config.stash` (see `engine.runner.SESSION_KEY`), and the fixtures read it from there.
+"""
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,10 +16,12 @@ from functools import cached_property
 from typing import Any
 
 from conformance.bodies import ensure_recursion_headroom
-from conformance.findings import Recorder
+from conformance.engine.recorder import Recorder
+from conformance.engine.target import Target, TargetConfig
+from conformance.errors import OptionsError, TargetError
+from conformance.model import Profile
 from conformance.options import RunOptions
-from conformance.requirements import Profile, catalogue
-from conformance.target import Target, TargetConfig, TargetError
+from conformance.requirements import catalogue
 from conformance.tasks import STATUSES, TaskPool, normalise_status
 
 
@@ -27,6 +34,10 @@ class SuiteSession:
     seed: int
     embedded: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Wall time is measured from here (monotonic), for complete and partial results alike.
+    started_monotonic: float = field(default_factory=time.monotonic)
+    # The request budget ran out: NOT RUN reasons say so instead of "not observed".
+    budget_exhausted: bool = False
     notes: list[str] = field(default_factory=list)
     # Tasks this run cancelled with a 200, so later scenarios can check they stay cancelled.
     cancelled_by_suite: list[str] = field(default_factory=list)
@@ -53,23 +64,6 @@ class SuiteSession:
         return {r.id for r in catalogue() if self.options.profile.includes(r.profile)}
 
 
-_ACTIVE: SuiteSession | None = None
-
-
-def active() -> SuiteSession | None:
-    return _ACTIVE
-
-
-@contextmanager
-def activated(session: SuiteSession) -> Iterator[SuiteSession]:
-    global _ACTIVE
-    previous, _ACTIVE = _ACTIVE, session
-    try:
-        yield session
-    finally:
-        _ACTIVE = previous
-
-
 @contextmanager
 def open_session(options: RunOptions) -> Iterator[SuiteSession]:
     """Start the embedded server when no target is given, log in, and build the task pool."""
@@ -81,7 +75,11 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
         if options.base_url is None:
             from conformance.reference import ReferenceConfig, ReferenceServer
 
-            server = ReferenceServer(ReferenceConfig(defects=frozenset(options.defects))).start()
+            try:
+                config = ReferenceConfig(defects=frozenset(options.defects))
+            except ValueError as exc:
+                raise OptionsError(f"--defect: {exc}") from None
+            server = ReferenceServer(config).start()
             base_url = server.base_url
             username: str | None = server.config.username
             password: str | None = server.config.password

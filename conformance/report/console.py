@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conformance.findings import RunResult
 from conformance.model import Level, Outcome
+from conformance.outcome import RunResult
 
 Echo = Callable[[str], None]
 

@@ -8,16 +8,26 @@ task; nothing is shrunk, since shrinking would re-send requests to a server that
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
-from conformance.behavior import FINAL, acquire_in_progress, behavior, cancel, read, status_of, unknown_ids
 from conformance.model import Exchange, Violation
-from conformance.session import SuiteSession
+from conformance.requirements.scenarios import (
+    FINAL,
+    acquire_in_progress,
+    behavior,
+    cancel,
+    read,
+    status_of,
+    unknown_ids,
+)
 from conformance.tasks import CANCELLABLE, CANCELLED
+
+if TYPE_CHECKING:
+    from conformance.engine.session import SuiteSession
 
 RID = "BEH-STATEFUL"
 UNKNOWN = "UNKNOWN"

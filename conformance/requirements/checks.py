@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.model import Exchange, Violation
-from conformance.requirements import Kind, Profile, Severity, register
+from conformance.model import Exchange, Kind, Profile, Severity, Violation
+from conformance.requirements.registry import register
 from conformance.spec import Fragment, load_fragment
 
 # jsonschema quotes the offending instance in its message; a hostile body can make that huge.

@@ -15,25 +15,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import click
-
-from conformance.findings import Recorder
+from conformance.engine.recorder import Recorder
+from conformance.engine.target import Target, TargetConfig
+from conformance.errors import AuthenticationFailed, ReportError, TargetUnreachable
 from conformance.model import Exchange
-from conformance.report.evidence import public_url
-from conformance.target import Target, TargetConfig, TargetError
+from conformance.text import public_url
 
 SCENARIO_PREFIXES = ("BEH-", "AUTH-")
 
 
-class ReplayError(ValueError):
-    """The report cannot be replayed (exit 2): missing or malformed findings.json."""
+ReplayError = ReportError
 
 
-class ReplayUnreachable(TargetError):
-    """The target did not answer a replayed request (exit 3)."""
+class ReplayUnreachable(TargetUnreachable):
+    """The target did not answer a replayed request."""
 
 
-class ReplayUnauthorized(TargetError):
+class ReplayUnauthorized(AuthenticationFailed):
     """The target refused replay's credentials: judging the answer would call every failure fixed."""
 
 
@@ -191,58 +189,3 @@ def replay_target_url(document: dict[str, Any], base_url: str | None) -> str:
     if not url:
         raise ReplayError("the report records no target URL; pass --base-url")
     return public_url(url) if base_url is None else url
-
-
-def replay_command(
-    *,
-    report: Path,
-    base_url: str | None,
-    token: str | None,
-    username: str | None,
-    password: str | None,
-    ca_bundle: str | None,
-    insecure: bool,
-    timeout: float,
-) -> int:
-    """`sddc-conformance replay`: returns the exit code documented in cli.REPLAY_EXIT_CODES."""
-    from conformance.cli import EXIT_NOT_CONFORMANT, EXIT_OK, EXIT_TARGET, EXIT_USAGE
-
-    problem = _usage_problem(base_url, username, password, ca_bundle, insecure)
-    if problem:
-        return _error(problem, EXIT_USAGE)
-    if insecure:
-        click.echo("sddc-conformance: warning: --insecure: the target's TLS certificate is not verified",
-                   err=True)
-    try:
-        document = load_report(report)
-        url = replay_target_url(document, base_url)
-    except ReplayError as exc:
-        return _error(str(exc), EXIT_USAGE)
-    config = TargetConfig(base_url=url, token=token, username=username, password=password,
-                          verify=False if insecure else (ca_bundle or True), timeout=timeout)
-    click.echo(f"replaying {report} against {url}")
-    try:
-        results = replay(document, config, on_outcome=lambda r: click.echo(r.line()))
-    except TargetError as exc:
-        return _error(str(exc), EXIT_TARGET)
-    still = sum(1 for r in results if r.verdict is Verdict.STILL_FAILS)
-    fixed = sum(1 for r in results if r.verdict is Verdict.FIXED)
-    click.echo(f"{still} still fail, {fixed} fixed, {len(results) - still - fixed} not replayable")
-    return EXIT_NOT_CONFORMANT if still else EXIT_OK
-
-
-def _usage_problem(
-    base_url: str | None, username: str | None, password: str | None, ca_bundle: str | None, insecure: bool
-) -> str | None:
-    if insecure and ca_bundle:
-        return "--insecure and --ca-bundle contradict each other"
-    if base_url is not None and not base_url.startswith(("http://", "https://")):
-        return f"--base-url {base_url!r} must start with http:// or https://"
-    if username and not password:
-        return "--username needs a password: set SDDC_PASSWORD or pass --password-file"
-    return None
-
-
-def _error(message: str, code: int) -> int:
-    click.echo(f"sddc-conformance: error: {message}", err=True)
-    return code

@@ -13,34 +13,26 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
+from conformance.errors import (
+    AuthenticationFailed,
+    BudgetExhausted,
+    TargetError,
+    TargetStoppedAnswering,
+    TargetUnreachable,
+)
 from conformance.model import REDACTED, Exchange, RecordedRequest, RecordedResponse
 from conformance.spec import load_fragment
+from conformance.tasks import encode_id
 
 USER_AGENT = "sddc-conformance"
 # Tokens expire mid-run (an hour on appliances); a target that keeps rejecting fresh ones is not
 # re-logged into forever.
 MAX_RELOGINS = 5
-
-
-class TargetError(Exception):
-    """The run cannot go on against this target (no verdict); exit code 3."""
-
-
-class TargetUnreachable(TargetError):
-    pass
-
-
-class AuthenticationFailed(TargetError):
-    pass
-
-
-class BudgetExhausted(Exception):
-    """The run's request budget is spent; the suite stops sending and reports what it has."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +54,6 @@ class TargetConfig:
     @property
     def has_credentials(self) -> bool:
         return bool(self.token or (self.username and self.password))
-
-
-def encode_id(raw: str) -> str:
-    """Percent-encode a task id as one path segment, dot segments included."""
-    if raw in (".", ".."):
-        return raw.replace(".", "%2E")
-    return quote(raw, safe="")
 
 
 def describe_transport_error(exc: BaseException, timeout: float) -> str:
@@ -363,12 +348,6 @@ class Target:
     @property
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
-
-
-class TargetStoppedAnswering(TargetError):
-    def __init__(self, message: str, exchange: Exchange) -> None:
-        super().__init__(message)
-        self.exchange = exchange
 
 
 class _SlowBody(Exception):

@@ -23,13 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.errors import ConfigError
+
 FILE_NAME = "sddc-conformance.toml"
 PYPROJECT = "pyproject.toml"
 PYPROJECT_SECTION = "sddc-conformance"
-
-
-class ConfigError(ValueError):
-    """A bad config or targets file: exit code 2, one line naming the file and the key."""
 
 
 Converter = Callable[[Any], Any]

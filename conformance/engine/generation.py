@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 from conformance.spec import Fragment, load_fragment
-from conformance.target import encode_id
+from conformance.tasks import encode_id
 
 # Long ids stay under 4 KB of URL: servers cap request lines at 8 KB (Tomcat, uvicorn), and a
 # 414 for a multi-kilobyte id says nothing about the cancel operation.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from conformance.requirements import catalogue
+from collections.abc import Sequence
+
+from conformance.model import Requirement
 
 
-def render_table() -> str:
+def render_table(catalogue: Sequence[Requirement]) -> str:
     rows = [("ID", "SEVERITY", "PROFILE", "REQUIREMENT")]
-    rows += [(r.id, str(r.severity), str(r.profile), r.title) for r in catalogue()]
+    rows += [(r.id, str(r.severity), str(r.profile), r.title) for r in catalogue]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)) for row in rows]
     return "\n".join(lines) + "\n"
@@ -17,7 +19,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown() -> str:
+def render_markdown(catalogue: Sequence[Requirement]) -> str:
     lines = [
         "# Requirements",
         "",
@@ -30,7 +32,7 @@ def render_markdown() -> str:
         "| ID | Severity | Profile | Requirement | Seed sentence | Source |",
         "|---|---|---|---|---|---|",
     ]
-    for r in catalogue():
+    for r in catalogue:
         lines.append(
             f"| `{r.id}` | {r.severity} | {r.profile} | {_cell(r.title)} | {_cell(r.seed)} | {_cell(r.source)} |"
         )

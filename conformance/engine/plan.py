@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from conformance import requirements
-from conformance.session import SuiteSession
+from conformance.engine.session import SuiteSession
 
 
 def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from conformance import requirements
-from conformance.checks import CheckContext
-from conformance.model import Exchange, Finding, Level, Outcome, Violation
-from conformance.requirements import Requirement, Severity
+from conformance.model import Exchange, Finding, Level, Outcome, Requirement, Severity, Violation
+from conformance.outcome import RequirementResult
+from conformance.requirements.checks import CheckContext
 
 # Fuzzing repeats the same failure on many requests; a reader needs a few examples and a count.
 EXAMPLES_PER_REQUIREMENT = 5
@@ -26,36 +25,6 @@ class _Tally:
     not_run_reason: str | None = None
     # Caveats worth a reader's attention even when the requirement passed ("not exercised for SKIPPED").
     remarks: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RequirementResult:
-    requirement: Requirement
-    outcome: Outcome
-    reason: str
-    evaluations: int
-    failures: int
-    findings: tuple[Finding, ...]
-
-    @property
-    def is_warning(self) -> bool:
-        return self.outcome is Outcome.FAIL and self.requirement.severity is Severity.SHOULD
-
-    def to_json(self) -> dict[str, Any]:
-        r = self.requirement
-        return {
-            "id": r.id,
-            "severity": str(r.severity),
-            "profile": str(r.profile),
-            "title": r.title,
-            "seed": r.seed,
-            "source": r.source,
-            "outcome": str(self.outcome),
-            "reason": self.reason,
-            "evaluations": self.evaluations,
-            "failures": self.failures,
-            "findings": [f.to_json() for f in self.findings],
-        }
 
 
 class Recorder:
@@ -189,88 +158,3 @@ def _judge(requirement: Requirement, tally: _Tally, chosen: set[str] | None) -> 
     if tally.not_run_reason:
         return Outcome.NOT_RUN, tally.not_run_reason
     return Outcome.NOT_RUN, "no exchange this requirement applies to was observed"
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything a report needs about one run."""
-
-    suite_version: str
-    fragment_version: str
-    fragment_sha256: str
-    target_url: str
-    embedded_target: bool
-    profile: str
-    seed: int
-    max_examples: int
-    started_at: str
-    finished_at: str
-    duration_seconds: float
-    requests_sent: int
-    exchanges_checked: int
-    results: tuple[RequirementResult, ...]
-    notes: tuple[str, ...] = ()
-    strict: bool = False
-    certify: bool = False
-    product: dict[str, Any] | None = None
-    defects: tuple[str, ...] = ()
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(1 for r in self.results if r.outcome is outcome)
-
-    @property
-    def failed_must(self) -> list[RequirementResult]:
-        return [r for r in self.results if r.outcome is Outcome.FAIL and r.requirement.severity is Severity.MUST]
-
-    @property
-    def warnings(self) -> list[RequirementResult]:
-        return [r for r in self.results if r.is_warning]
-
-    @property
-    def unproven_must(self) -> list[RequirementResult]:
-        """MUST requirements not exercised and passed: what --certify refuses."""
-        return [
-            r for r in self.results if r.requirement.severity is Severity.MUST and r.outcome is not Outcome.PASS
-        ]
-
-    @property
-    def exercised(self) -> bool:
-        """At least one MUST requirement was evaluated: a run that judged nothing proves nothing."""
-        return any(
-            r.requirement.severity is Severity.MUST and r.outcome in (Outcome.PASS, Outcome.FAIL)
-            for r in self.results
-        )
-
-    @property
-    def conformant(self) -> bool:
-        if self.failed_must or not self.exercised:
-            return False
-        if self.strict and self.warnings:
-            return False
-        return not (self.certify and self.unproven_must)
-
-    @property
-    def verdict(self) -> str:
-        return "CONFORMANT" if self.conformant else "NOT CONFORMANT"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "suite_version": self.suite_version,
-            "fragment": {"version": self.fragment_version, "sha256": self.fragment_sha256},
-            "target": {"url": self.target_url, "embedded": self.embedded_target, "product": self.product},
-            "profile": self.profile,
-            "seed": self.seed,
-            "max_examples": self.max_examples,
-            "strict": self.strict,
-            "certify": self.certify,
-            "defects": list(self.defects),
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "duration_seconds": round(self.duration_seconds, 3),
-            "requests_sent": self.requests_sent,
-            "exchanges_checked": self.exchanges_checked,
-            "verdict": self.verdict,
-            "counts": {str(o): self.count(o) for o in Outcome},
-            "notes": list(self.notes),
-            "requirements": [r.to_json() for r in self.results],
-        }

@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from conformance.model import Exchange, Violation
-from conformance.requirements import Kind, Profile, Severity, register
-from conformance.session import SuiteSession
-from conformance.target import encode_id
-from conformance.tasks import CANCELLABLE, CANCELLED, STATUSES, normalise_status
+from conformance.model import Exchange, Kind, Profile, Severity, Violation
+from conformance.requirements.registry import register
+from conformance.tasks import CANCELLABLE, CANCELLED, STATUSES, encode_id, normalise_status
+
+if TYPE_CHECKING:
+    from conformance.engine.session import SuiteSession
 
 SEED_RULE = "Task can not be cancelled. Only a IN_PROGRESS task can be cancelled."
 NO_IN_PROGRESS = "no IN_PROGRESS task given: pass --task IN_PROGRESS=<id> (it will be cancelled)"
@@ -32,7 +33,7 @@ NO_GET = frozenset({404, 405, 501})
 
 
 F = TypeVar("F", bound=Callable[..., Any])
-Plan = Callable[[SuiteSession], list[str]]
+Plan = Callable[["SuiteSession"], list[str]]
 
 
 def behavior(requirement_id: str, *, title: str, plan: Plan, seed: str = SEED_RULE,

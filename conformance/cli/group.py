@@ -1,0 +1,54 @@
+"""The `sddc-conformance` click group and what its commands share."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from conformance import __version__
+from conformance.outcome import ExitCode, exit_codes_epilog
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES = exit_codes_epilog()
+
+
+def fail(message: str, code: ExitCode) -> NoReturn:
+    from conformance.text import clean_line
+
+    click.echo(f"sddc-conformance: error: {clean_line(message)}", err=True)
+    sys.exit(int(code))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="sddc-conformance")
+def cli() -> None:
+    """Conformance suite for SDDC Manager's Cancel Task operation, DELETE /v1/tasks/{id}."""
+
+
+def connection_options(command: F) -> F:
+    """--timeout, --ca-bundle and --insecure: how run and replay reach a target."""
+    for option in reversed(
+        (
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0, min_open=True),
+                default=10.0,
+                show_default=True,
+                help="Seconds per request.",
+            ),
+            click.option(
+                "--ca-bundle",
+                type=click.Path(exists=True, dir_okay=False),
+                help="CA bundle to verify the target's TLS certificate.",
+            ),
+            click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns)."),
+        )
+    ):
+        command = option(command)
+    return command
+
+

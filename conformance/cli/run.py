@@ -1,0 +1,189 @@
+"""`sddc-conformance run`: options -> session -> suite -> reports -> exit code.
+
+Only this module (and the rest of `conformance.cli`) turns a run's verdict or error into an exit
+code, through `ExitCode`; the engine raises errors from `conformance.errors` and returns results.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conformance.cli.group import EXIT_CODES, cli, connection_options
+from conformance.cli.progress import progress
+from conformance.config.from_click import build_options
+from conformance.engine.runner import build_result, execute
+from conformance.engine.session import SuiteSession, open_session
+from conformance.engine.signals import interrupts_as_exceptions
+from conformance.errors import Interrupted, SddcError, TargetError, UsageError
+from conformance.files import default_report_dir, discard_report_dir, prepare_report_dir
+from conformance.options import RunOptions
+from conformance.outcome import ExitCode, RunResult
+from conformance.report import write_reports
+from conformance.report.console import print_summary
+from conformance.text import clean_line
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _write(run: RunResult, directory: Path) -> bool:
+    try:
+        write_reports(run, directory)
+        return True
+    except OSError as exc:
+        _echo_err(f"sddc-conformance: error: cannot write reports to {directory}: {exc.strerror or exc}")
+        return False
+
+
+def _stopped(session: SuiteSession, report_dir: Path, reason: str) -> None:
+    """Keep what the run saw before it stopped: reports that say NO VERDICT and why."""
+    partial = build_result(session, stopped=reason)
+    if _write(partial, report_dir):
+        _echo_err(f"sddc-conformance: partial reports (NO VERDICT) in {report_dir}")
+
+
+def run_command(**params: Any) -> int:
+    """Run the suite once; return the documented exit code. Every error ends in one line."""
+    quiet = bool(params.get("quiet"))
+    report_dir: Path | None = None
+    try:
+        options = build_options(params)
+        if not options.dry_run:
+            report_dir = prepare_report_dir(options.report_dir or default_report_dir())
+    except SddcError as exc:
+        _echo_err(f"sddc-conformance: error: {clean_line(str(exc))}")
+        return int(exc.exit_code)
+    code = _run(options, report_dir, quiet)
+    if code == ExitCode.USAGE_ERROR and report_dir is not None:
+        # A usage error found later (a bad --defect, stale task ids) leaves no empty report directory.
+        discard_report_dir(report_dir)
+    return code
+
+
+def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
+    if options.verify is False:
+        _echo_err("sddc-conformance: warning: --insecure: the target's TLS certificate is not verified")
+    session: SuiteSession | None = None
+    try:
+        with interrupts_as_exceptions(), open_session(options) as session:
+            if options.dry_run or report_dir is None:
+                from conformance.engine.plan import print_plan
+
+                print_plan(session, click.echo)
+                return int(ExitCode.OK)
+            try:
+                with progress(session, quiet=quiet, secrets=(options.token, options.password)):
+                    run = execute(session)
+            except TargetError as exc:
+                session.note(f"run stopped: {exc}")
+                _stopped(session, report_dir, f"target: {clean_line(str(exc))}")
+                raise
+            except Interrupted:
+                _stopped(session, report_dir, "interrupted")
+                raise
+    except SddcError as exc:
+        kind = "internal error" if exc.exit_code is ExitCode.INTERNAL_ERROR else "error"
+        if isinstance(exc, Interrupted):
+            _echo_err("sddc-conformance: interrupted: NO VERDICT")
+        else:
+            _echo_err(f"sddc-conformance: {kind}: {clean_line(str(exc))}")
+        return int(exc.exit_code)
+    written = _write(run, report_dir)
+    if quiet:
+        click.echo(f"{run.headline}: {run.requests_sent} requests, seed {run.seed}")
+    else:
+        print_summary(run, click.echo, report_dir=str(report_dir) if written else None)
+    if not written:
+        return int(ExitCode.USAGE_ERROR)
+    return int(run.verdict.exit_code)
+
+
+def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Eager, so the file becomes the defaults of every option parsed after it: click then gives
+    # command line > environment > file > built-in default by itself.
+    from conformance.config.file import load_for_run
+
+    try:
+        loaded = load_for_run(value)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    if loaded is not None:
+        ctx.default_map = {**(ctx.default_map or {}), **loaded.default_map()}
+    return value
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=True,
+    callback=_apply_config_file,
+    help="Options file [default: ./sddc-conformance.toml, or [tool.sddc-conformance] in ./pyproject.toml].",
+)
+@click.option(
+    "--targets",
+    type=click.Path(dir_okay=False),
+    help="TOML/JSON file listing several targets to check in parallel (reports per target + index).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    envvar="SDDC_BASE_URL",
+    show_envvar=True,
+    help="Target base URL. Default: start the embedded reference server.",
+)
+@click.option("--token", envvar="SDDC_TOKEN", show_envvar=True, help="Bearer token for the target.")
+@click.option(
+    "--username", help="User for POST /v1/tokens; the password comes from env SDDC_PASSWORD or --password-file."
+)
+@click.option("--password-file", type=click.Path(dir_okay=False), help="File holding the password.")
+@click.option(
+    "--task", "task_options", multiple=True, metavar="STATE=ID", help="A task the suite may use (repeatable)."
+)
+@click.option(
+    "--tasks-file",
+    type=click.Path(dir_okay=False),
+    help="JSON mapping statuses to task ids (serve's --state-file works).",
+)
+@click.option("--discover", is_flag=True, help="Find tasks read-only through GET /v1/tasks.")
+@click.option("--allow-cancel-discovered", is_flag=True, help="Let the suite cancel discovered IN_PROGRESS tasks.")
+@click.option("--profile", type=click.Choice(["schema", "behavior", "full"]), default="full", show_default=True)
+@click.option("--certify", is_flag=True, help="Fail unless every MUST requirement was exercised and passed.")
+@click.option("--strict", is_flag=True, help="A failed SHOULD fails the run.")
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Generated ids to send [default: 150].")
+@click.option("--seed", type=click.IntRange(min=0), help="Same seed, same requests.")
+@click.option(
+    "--max-requests", type=click.IntRange(min=1), default=None, help="Request budget of the whole run [default: 1000]."
+)
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second at most.")
+@connection_options
+@click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
+@click.option(
+    "--report-dir", type=click.Path(file_okay=False), help="Where reports go [default: reports/<timestamp>/]."
+)
+@click.option(
+    "--defect",
+    "defects",
+    multiple=True,
+    metavar="NAME",
+    help="Switch on a defect of the embedded reference server (demos, self-tests).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the verdict line.")
+def run(**kwargs: Any) -> None:
+    """Run the conformance suite against a target (default: the embedded reference server)."""
+    kwargs.pop("config")
+    targets = kwargs.pop("targets")
+    if targets:
+        from conformance.cli.fleet import fleet_command
+
+        sys.exit(fleet_command(targets, kwargs, click.get_current_context()))
+    sys.exit(run_command(**kwargs))
+
+

@@ -1,0 +1,93 @@
+"""--sddc-* options and sddc_* ini keys of a pytest run -> RunOptions (the pytest route in)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from conformance.errors import UsageError
+from conformance.model import Profile
+from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT, RunOptions, read_password, tls_verify
+from conformance.tasks import collect_tasks
+
+# Every --sddc-* option can also be an ini option of the user's pytest configuration
+# (`sddc_base_url = ...`); the command line beats the ini file. The token has no ini key on
+# purpose: it belongs in SDDC_TOKEN, not in a committed file.
+INI: dict[str, tuple[str, str]] = {
+    "base_url": ("string", "target base URL; default: the embedded reference server"),
+    "username": ("string", "user for POST /v1/tokens; password from env SDDC_PASSWORD"),
+    "password_file": ("string", "file holding the password for the user"),
+    "task": ("linelist", "tasks to use, one STATE=ID a line"),
+    "tasks_file": ("string", "JSON file mapping statuses to task ids"),
+    "profile": ("string", "schema | behavior | full"),
+    "max_examples": ("string", "generated ids to send"),
+    "seed": ("string", "same seed, same requests"),
+    "max_requests": ("string", "request budget of the whole run"),
+    "rate_limit": ("string", "requests per second at most"),
+    "timeout": ("string", "seconds per request"),
+    "discover": ("bool", "list tasks through GET /v1/tasks"),
+    "insecure": ("bool", "do not verify TLS certificates"),
+    "ca_bundle": ("string", "CA bundle to verify the target's certificate"),
+    "report_dir": ("string", "write the reports of a plain pytest run here"),
+}
+_PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir")
+_NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit")
+
+
+def setting(config: pytest.Config, name: str) -> Any:
+    """An --sddc-* option, else its ini value, else None; ini numbers and paths converted."""
+    value = config.getoption(f"sddc_{name}", None)
+    if value not in (None, [], False):
+        return value
+    raw = config.getini(f"sddc_{name}")
+    if raw in ("", [], False, None):
+        return value
+    if name in _NUMBERS:
+        convert: type[int] | type[float] = float if name in ("timeout", "rate_limit") else int
+        try:
+            return convert(str(raw).strip())
+        except ValueError:
+            raise pytest.UsageError(f"ini option sddc_{name} must be a number, got {raw!r}") from None
+    if name in _PATHS and config.inipath is not None:
+        # Relative to the file that says it, as pytest does for its own path options.
+        return str(config.inipath.parent / str(raw).strip())
+    return raw.strip() if isinstance(raw, str) else raw
+
+
+def configured_profile(config: pytest.Config) -> Profile:
+    value = setting(config, "profile") or "full"
+    try:
+        return Profile(value)
+    except ValueError:
+        raise pytest.UsageError(f"sddc_profile must be schema, behavior or full, got {value!r}") from None
+
+
+def options_from_pytest(config: pytest.Config) -> RunOptions:
+    """The same RunOptions `sddc-conformance run` builds, validated by the same code."""
+    tasks = collect_tasks(setting(config, "tasks_file"), setting(config, "task") or [], flag_prefix="--sddc-")
+    username = setting(config, "username")
+    password = read_password(setting(config, "password_file"), os.environ, option="--sddc-password-file")
+    max_examples = setting(config, "max_examples")
+    timeout = setting(config, "timeout")
+    try:
+        verify = tls_verify(bool(setting(config, "insecure")), setting(config, "ca_bundle"),
+                            names=("--sddc-insecure", "--sddc-ca-bundle"))
+        return RunOptions(
+            base_url=setting(config, "base_url"),
+            token=config.getoption("sddc_token", None) or os.environ.get("SDDC_TOKEN"),
+            username=username,
+            password=password if username else None,
+            tasks=tasks,
+            discover=bool(setting(config, "discover")),
+            profile=configured_profile(config),
+            max_examples=DEFAULT_MAX_EXAMPLES if max_examples is None else max_examples,
+            seed=setting(config, "seed"),
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            max_requests=setting(config, "max_requests"),
+            rate_limit=setting(config, "rate_limit"),
+            verify=verify,
+        ).validate()
+    except UsageError:
+        raise
