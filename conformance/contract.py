@@ -82,8 +82,10 @@ def is_json_media_type(media: str) -> bool:
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
+        if path.is_file() and path.stat().st_size > max_bytes:
+            raise SpecError(f"{path}: larger than {max_bytes} bytes")
         with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)
+            raw = handle.read(max_bytes + 1)  # also bounds what a pipe or device yields
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance.contract import MAX_DEPTH, check_shape, fragment_document
+from conformance.contract import MAX_BYTES, MAX_DEPTH, check_shape, fragment_document
 from conformance.spec import fragment_path, load_fragment
 from conformance.spec_diff import (
     CancelContract,
@@ -388,6 +388,15 @@ def test_too_big_is_refused_before_parsing(tmp_path: Path) -> None:
     path = write(tmp_path, seed())
     with pytest.raises(SpecError, match="larger than 100 bytes") as exc:
         load_document(path, max_bytes=100)
+    one_line(exc)
+
+
+def test_default_size_bound_is_checked_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.json"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_BYTES + 1)  # sparse: nothing is written or read
+    with pytest.raises(SpecError, match=f"larger than {MAX_BYTES} bytes") as exc:
+        load_document(path)
     one_line(exc)
 
 
