@@ -43,6 +43,10 @@ class Fragment:
     def version(self) -> str:
         return str(self.document["info"]["version"])
 
+    @property
+    def title(self) -> str:
+        return str(self.document.get("info", {}).get("title", ""))
+
     @cached_property
     def operation(self) -> tuple[str, str, dict[str, Any]]:
         """(METHOD, path template, operation object) of the cancel operation."""
