@@ -6,6 +6,7 @@ manual clock, and nothing here asserts elapsed time.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from conformance.reference import PortInUse, ReferenceConfig, ReferenceServer
+from conformance.reference import PortInUse, ReferenceConfig, ReferenceServer, create_app
 from conformance.reference.app import json_depth, servlet_firewall_status
 from conformance.reference.server import _write_private_json, is_loopback, serve_forever
 
@@ -615,3 +616,36 @@ def test_bounded_load_keeps_log_and_tokens_within_their_caps() -> None:
         assert len(server.request_log) <= ring
         assert server.service.request_log.evicted >= total - ring
         assert len(server.service.tokens) <= cap and server.service.tokens.refresh_count <= cap
+
+
+def test_streamed_body_is_not_read_past_the_cap() -> None:
+    """Driven as ASGI, so the test can count how many body chunks the app pulls."""
+    app = create_app(ReferenceConfig(password=PASSWORD, max_body_bytes=4096))
+    pulled = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": b" " * 1024, "more_body": pulled < 10_000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/v1/tokens", "raw_path": b"/v1/tokens", "query_string": b"",
+             "root_path": "", "headers": [(b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert pulled <= 6  # 4 KiB allowed, the fifth 1 KiB chunk passes the cap; never the other 9,995
+
+
+def test_declared_oversized_body_is_refused_on_any_route() -> None:
+    with serving(max_body_bytes=LIMIT) as server:
+        headers = token(server.base_url)
+        task_id = server.store.ids_by_status()["IN_PROGRESS"][0]
+        response = requests.delete(f"{server.base_url}/v1/tasks/{task_id}", data=b"x" * (LIMIT + 1),
+                                   headers=headers, timeout=TIMEOUT)
+        assert assert_error(response, 413)["errorCode"] == "PAYLOAD_TOO_LARGE"
+        assert server.store.status_of(task_id) == "IN_PROGRESS"
