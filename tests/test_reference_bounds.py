@@ -181,7 +181,8 @@ def test_latency_delays_answers_concurrently() -> None:
 def test_no_latency_by_default_counts_in_flight() -> None:
     with serving() as server:
         requests.get(server.base_url + "/v1/tasks", timeout=TIMEOUT)
-        assert server.service.peak_in_flight >= 1 and server.service.in_flight == 0
+        # (in_flight itself may still read 1 here: the answer leaves before the middleware unwinds.)
+        assert server.service.peak_in_flight >= 1
 
 
 # -- servlet URL hygiene -------------------------------------------------------------------------------
