@@ -24,6 +24,7 @@ import requests
 from conformance.reference import (
     DEFECTS,
     STATUSES,
+    PortInUse,
     ReferenceConfig,
     ReferenceServer,
 )
@@ -33,10 +34,28 @@ TIMEOUT = 10.0
 FINISHED = ("SUCCESSFUL", "FAILED", "CANCELLED", "COMPLETED_WITH_WARNING", "SKIPPED")
 
 
+class ManualClock:
+    """A monotonic clock that only moves when a test advances it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class Client:
     server: ReferenceServer
     session: requests.Session
+    clock: ManualClock | None = None
+
+    def advance(self, seconds: float) -> None:
+        assert self.clock is not None, "start the server with running(clock=ManualClock())"
+        self.clock.advance(seconds)
 
     def url(self, path: str) -> str:
         return self.server.base_url + path
@@ -67,13 +86,13 @@ def login(base_url: str, password: str = PASSWORD) -> requests.Response:
 
 
 @contextmanager
-def running(**config: Any) -> Iterator[Client]:
-    server = ReferenceServer(ReferenceConfig(password=PASSWORD, **config))
+def running(clock: ManualClock | None = None, **config: Any) -> Iterator[Client]:
+    server = ReferenceServer(ReferenceConfig(password=PASSWORD, **config), clock=clock or time.monotonic)
     with server, requests.Session() as session:
         response = login(server.base_url)
         if response.status_code == 201:
             session.headers["Authorization"] = "Bearer " + response.json()["accessToken"]
-        yield Client(server, session)
+        yield Client(server, session, clock)
 
 
 @pytest.fixture
@@ -327,7 +346,7 @@ def test_request_log_records_each_request(client: Client) -> None:
         401, "CANCELLED", False)
     assert cancel.timestamp <= odd.timestamp <= anonymous.timestamp
     served = client.session.get(client.url("/reference/requests"), timeout=TIMEOUT).json()
-    assert served[:3] == [record.to_json() for record in (cancel, odd, anonymous)]
+    assert served["records"][:3] == [record.to_json() for record in (cancel, odd, anonymous)]
 
 
 def test_request_log_file_gets_json_lines(tmp_path: Path) -> None:
@@ -401,11 +420,17 @@ def test_server_stops_and_is_idempotent() -> None:
         requests.get(base_url + "/v1/tasks", timeout=2)
 
 
-def test_occupied_port_fails_to_start() -> None:
+def test_occupied_port_raises_port_in_use(capfd: pytest.CaptureFixture[str]) -> None:
     with ReferenceServer(ReferenceConfig(password=PASSWORD)) as first:
         assert first.port is not None
-        with pytest.raises(RuntimeError):
-            ReferenceServer(ReferenceConfig(password=PASSWORD), port=first.port).start()
+        second = ReferenceServer(ReferenceConfig(password=PASSWORD), port=first.port)
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{first.port}") as excinfo:
+            second.start()
+        assert isinstance(excinfo.value, OSError) and excinfo.value.port == first.port
+        second.stop()  # nothing to stop, and no error
+        assert requests.get(first.base_url + "/v1/tasks", timeout=TIMEOUT).status_code == 401
+    captured = capfd.readouterr()
+    assert "ERROR" not in captured.err and "address already in use" not in captured.err.lower()
 
 
 def test_tls(tmp_path: Path) -> None:
@@ -649,6 +674,190 @@ def check_any_bearer_accepted(c: Client) -> None:
     assert_error_json(requests.get(c.url("/v1/tasks"), timeout=TIMEOUT), 401)
 
 
+def check_reserved_char_500(c: Client) -> None:
+    assert_error_json(c.cancel("a!b"), 500)
+    assert c.server.port is not None
+    connection = http.client.HTTPConnection("127.0.0.1", c.server.port, timeout=TIMEOUT)
+    try:
+        connection.request("DELETE", "/v1/tasks/x!y", headers={"Authorization": _auth(c)})
+        raw = connection.getresponse()
+        assert (raw.status, json.loads(raw.read())["errorCode"]) == (500, "TA_UNEXPECTED_ERROR")
+    finally:
+        connection.close()
+    assert_error_json(c.cancel(UNKNOWN), 404)
+
+
+def check_unknown_uuid_400(c: Client) -> None:
+    assert_error_json(c.cancel("00000000-0000-4000-8000-000000000000"), 400)
+    assert_error_json(c.cancel(UNKNOWN), 404)
+    assert c.cancel(c.ids("IN_PROGRESS")[0]).status_code == 200
+
+
+def check_generated_204(c: Client) -> None:
+    response = c.cancel(UNKNOWN)
+    assert (response.status_code, response.content) == (204, b"")
+    assert_error_json(c.cancel("00000000-0000-4000-8000-000000000000"), 404)
+
+
+def check_cancel_never_settles(c: Client) -> None:
+    task_id = c.ids("IN_PROGRESS")[0]
+    assert c.cancel(task_id).status_code == 200
+    c.advance(3000)  # within the token ttl
+    assert c.status(task_id) == "IN_PROGRESS"
+    assert c.cancel(task_id).status_code == 200
+    assert c.status(task_id) == "IN_PROGRESS"
+
+
+def check_changes_after_read(c: Client) -> None:
+    by_reads, by_time = c.ids("IN_PROGRESS")[:2]
+    assert c.cancel(by_reads).status_code == 200
+    assert [c.status(by_reads) for _ in range(3)] == ["CANCELLED", "CANCELLED", "FAILED"]
+    assert c.cancel(by_time).status_code == 200
+    assert c.status(by_time) == "CANCELLED"
+    c.advance(1.5)
+    assert c.status(by_time) == "FAILED"
+
+
+def check_partial_match_ids(c: Client) -> None:
+    first, second, third = c.ids("IN_PROGRESS")[:3]
+    assert c.get_task(first[:8]).json()["id"] == first
+    assert c.get_task(f" {first}\t").json()["id"] == first
+    assert c.cancel(second + "-trailing").status_code == 200
+    assert c.status(second) == "CANCELLED"
+    assert c.cancel(" " + third).status_code == 200
+    assert c.status(third) == "CANCELLED"
+    assert_error_json(c.cancel(UNKNOWN), 404)
+
+
+def check_refused_cancel_changes_task(c: Client) -> None:
+    for status in ("SUCCESSFUL", "PENDING"):
+        task_id = c.ids(status)[0]
+        assert_error_json(c.cancel(task_id), 409, "TA_TASK_CAN_NOT_BE_CANCELLED")
+        assert c.status(task_id) == "CANCELLED"
+
+
+def check_vanish_after_409(c: Client) -> None:
+    task_id = c.ids("SUCCESSFUL")[0]
+    assert_error_json(c.cancel(task_id), 409)
+    assert_error_json(c.get_task(task_id), 404)
+    assert_error_json(c.cancel(task_id), 404)
+
+
+def check_race_zero_winners(c: Client) -> None:
+    task_id = c.ids("IN_PROGRESS")[0]
+    assert _race(c, task_id) == [409] * 8
+    assert c.status(task_id) == "CANCELLED"
+    lone = c.ids("IN_PROGRESS")[0]
+    assert c.cancel(lone).status_code == 200
+
+
+def check_race_404_losers(c: Client) -> None:
+    task_id = c.ids("IN_PROGRESS")[0]
+    assert _race(c, task_id) == [200] + [404] * 7
+    assert c.status(task_id) == "CANCELLED"
+    assert_error_json(c.cancel(task_id), 409)
+
+
+def check_async_cancel_repeat_200(c: Client) -> None:
+    task_id = c.ids("IN_PROGRESS")[0]
+    assert c.cancel(task_id).status_code == 200
+    assert c.status(task_id) == "IN_PROGRESS"
+    assert c.cancel(task_id).content == b""
+    c.advance(0.999)
+    assert c.status(task_id) == "IN_PROGRESS"
+    c.advance(0.001)
+    assert c.status(task_id) == "CANCELLED"
+    assert_error_json(c.cancel(task_id), 409, "TA_TASK_CAN_NOT_BE_CANCELLED")
+    raced = c.ids("IN_PROGRESS")[0]
+    assert _race(c, raced) == [200] * 8
+
+
+def check_async_cancel_repeat_409(c: Client) -> None:
+    task_id = c.ids("IN_PROGRESS")[0]
+    assert c.cancel(task_id).status_code == 200
+    assert_error_json(c.cancel(task_id), 409, "TA_TASK_CAN_NOT_BE_CANCELLED")
+    assert c.status(task_id) == "IN_PROGRESS"
+    c.advance(1.0)
+    assert c.status(task_id) == "CANCELLED"
+    assert_error_json(c.cancel(task_id), 409)
+
+
+def check_non_cancellable_in_progress(c: Client) -> None:
+    listed = c.session.get(c.url("/v1/tasks"), params={"taskStatus": "IN_PROGRESS"}, timeout=TIMEOUT).json()
+    flags = [task["isCancellable"] for task in listed["elements"]]
+    assert flags == [False, False] + [True] * (len(flags) - 2)
+    locked, free = listed["elements"][0]["id"], listed["elements"][2]["id"]
+    assert c.get_task(locked).json()["isCancellable"] is False
+    assert_error_json(c.cancel(locked), 409, "TA_TASK_CAN_NOT_BE_CANCELLED")
+    assert c.status(locked) == "IN_PROGRESS"
+    assert c.get_task(free).json()["isCancellable"] is True
+    assert c.cancel(free).status_code == 200
+
+
+def _raw(c: Client, method: str, path: str) -> tuple[int, str, bytes]:
+    assert c.server.port is not None
+    connection = http.client.HTTPConnection("127.0.0.1", c.server.port, timeout=TIMEOUT)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        connection.putheader("Authorization", _auth(c))
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        connection.close()
+
+
+def _auth(c: Client) -> str:
+    return str(c.session.headers["Authorization"])
+
+
+def check_servlet_url_hygiene(c: Client) -> None:
+    status, media, body = _raw(c, "DELETE", "/v1/tasks/a%2Fb")
+    assert (status, media.split(";")[0]) == (400, "text/html") and b"<html" in body
+    status, media, _ = _raw(c, "GET", "/v1/tasks/" + "x" * 4100)
+    assert (status, media.split(";")[0]) == (414, "text/html")
+    status, media, _ = _raw(c, "DELETE", "/v1/tasks/a%20b")
+    assert (status, media) == (404, "application/json")
+    task_id = c.ids("IN_PROGRESS")[0]
+    assert _raw(c, "DELETE", "/v1/tasks/" + task_id)[0] == 200
+
+
+def check_backpressure_429(c: Client) -> None:
+    answers = [c.session.get(c.url("/v1/tasks"), timeout=TIMEOUT) for _ in range(55)]
+    statuses = [a.status_code for a in answers]
+    assert statuses == [200] * 49 + [429] * 6  # the login took one of the 50
+    assert answers[-1].headers["Retry-After"] == "1" and answers[-1].text
+    c.advance(1.0)
+    assert c.session.get(c.url("/v1/tasks"), timeout=TIMEOUT).status_code == 200
+    assert login(c.server.base_url).status_code == 201
+
+
+def check_non_uuid_task_ids(c: Client) -> None:
+    listed = c.session.get(c.url("/v1/tasks"), params={"pageSize": 100}, timeout=TIMEOUT).json()
+    ids = [task["id"] for task in listed["elements"]]
+    hidden = c.server.unpooled_task_ids()
+    assert {"0", "a", "%"} <= set(hidden) and set(hidden) <= set(ids)
+    assert ids[:len(hidden)] == hidden
+    pooled = {tid for tids in c.server.state_document()["tasks"].values() for tid in tids}
+    assert not pooled & set(hidden)
+    statuses = {task["id"]: task["status"] for task in listed["elements"]}
+    assert [tid for tid in hidden if statuses[tid] == "IN_PROGRESS"] == ["0", "a", "%", "a b"]
+    assert c.status("a b") == "IN_PROGRESS"
+    assert c.cancel("%").status_code == 200
+    reached = [r for r in c.server.request_log if r.method == "DELETE" and r.task_id in hidden]
+    assert [(r.task_id, r.path, r.task_status_before) for r in reached] == [
+        ("%", "/v1/tasks/%25", "IN_PROGRESS")]
+
+
+def check_task_finishes_before_use(c: Client) -> None:
+    task_id = c.ids("IN_PROGRESS")[0]
+    other = c.ids("IN_PROGRESS")[1]
+    assert c.get_task(task_id).json()["isCancellable"] is True
+    assert c.status(task_id) == "SUCCESSFUL"
+    assert_error_json(c.cancel(task_id), 409)
+    assert [c.status(other) for _ in range(2)] == ["IN_PROGRESS", "IN_PROGRESS"]
+
+
 def check_minimal_error(c: Client) -> None:
     body = c.cancel(UNKNOWN).json()
     assert set(body) == {"message", "errorCode"}
@@ -743,10 +952,17 @@ DEFECT_CHECKS: dict[str, Callable[[Client], None]] = {
 
 
 # A wide race window so that all racers reliably overlap even on a loaded machine.
-DEFECT_CONFIG: dict[str, dict[str, Any]] = {"racing-cancels": {"race_window": 0.5}}
+DEFECT_CONFIG: dict[str, dict[str, Any]] = {name: {"race_window": 0.5} for name in (
+    "racing-cancels", "race-zero-winners", "race-404-losers")}
 
 
 @pytest.mark.parametrize("name", sorted(DEFECTS))
 def test_defect_changes_observable_behaviour(name: str) -> None:
-    with running(defects=frozenset({name}), **DEFECT_CONFIG.get(name, {})) as c:
+    # A manual clock: checks move time on (settling, expiry, rate limits) without waiting.
+    with running(ManualClock(), defects=frozenset({name}), **DEFECT_CONFIG.get(name, {})) as c:
         DEFECT_CHECKS[name](c)
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_defect_is_off_by_default(name: str) -> None:
+    assert name not in ReferenceConfig().defects

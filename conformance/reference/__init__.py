@@ -2,7 +2,7 @@
 
 from .app import DEFAULT_SEED_TASKS, ReferenceConfig, ReferenceService, create_app
 from .defects import CATEGORIES, DEFECTS, Defect, validate_defect_names
-from .server import ReferenceServer, serve_forever
+from .server import PortInUse, ReferenceServer, serve_forever
 from .store import CANCELLABLE, STATUSES, RequestRecord, Task, TaskStore, normalize_status
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "DEFECTS",
     "STATUSES",
     "Defect",
+    "PortInUse",
     "ReferenceConfig",
     "ReferenceServer",
     "ReferenceService",

@@ -75,6 +75,15 @@ _CATALOGUE: tuple[Defect, ...] = (
     Defect("redirect-cancel", "status",
            "DELETE answers an undocumented 307 to the same URL with a trailing slash, which then works.",
            "fail", ("SCH-STATUS",)),
+    Defect("reserved-char-500", "status",
+           "Ids containing '!' (raw or %21) answer 500 with a valid Error body.",
+           "fail", ("SRV-NO-5XX", "BEH-UNKNOWN-404")),
+    Defect("unknown-uuid-400", "status",
+           "Unknown UUID-shaped ids answer 400 with a valid Error body.",
+           "fail", ("SCH-STATUS", "BEH-UNKNOWN-404")),
+    Defect("generated-204", "status",
+           "Ids that name no task and are not UUID-shaped answer 204 with no body.",
+           "fail", ("SCH-STATUS", "BEH-UNKNOWN-404")),
     # -- error schema (404 and 409 Error bodies of DELETE) -------------------------------------
     Defect("missing-error-body", "error-schema",
            "404 and 409 answers carry an empty body.", "fail", _ERROR_BODY),
@@ -131,9 +140,33 @@ _CATALOGUE: tuple[Defect, ...] = (
     Defect("cancel-wrong-task", "behaviour",
            "Cancelling an IN_PROGRESS task also cancels the next IN_PROGRESS task in creation order.",
            "fail", ("BEH-STATEFUL",)),
+    Defect("cancel-never-settles", "behaviour",
+           "A cancel of an IN_PROGRESS task answers 200 but the task reads IN_PROGRESS forever "
+           "(an asynchronous cancel that never finishes); a repeat cancel answers 200 too.",
+           "fail", ("BEH-CANCEL",)),
+    Defect("changes-after-read", "behaviour",
+           "A cancelled task reads CANCELLED, then FAILED once it has been read CANCELLED twice "
+           "with GET /v1/tasks/{id} or 1.5 s after the cancel, whichever comes first.",
+           "fail", ("BEH-STATEFUL",)),
+    Defect("partial-match-ids", "behaviour",
+           "GET and DELETE resolve an id to a task when it is that task's id with surrounding whitespace "
+           "or trailing characters, or a prefix (8+ characters) of exactly one task's id.",
+           "fail", ("BEH-UNKNOWN-404",)),
+    Defect("refused-cancel-changes-task", "behaviour",
+           "A cancel of a non-cancellable task answers a correct 409 but the task becomes CANCELLED anyway.",
+           "fail", ("BEH-NOT-CANCELLABLE",)),
+    Defect("vanish-after-409", "behaviour",
+           "A cancel refused with 409 deletes the task, so GET and DELETE of it then answer 404.",
+           "fail", ("BEH-NOT-CANCELLABLE", "BEH-RECANCEL")),
     # -- concurrency ---------------------------------------------------------------------------
     Defect("racing-cancels", "concurrency",
            "The cancellability check and the status change are not atomic, so racing cancels all answer 200.",
+           "fail", ("BEH-RACE",)),
+    Defect("race-zero-winners", "concurrency",
+           "Cancels of one IN_PROGRESS task that overlap in time all answer 409, and the task ends CANCELLED.",
+           "fail", ("BEH-RACE",)),
+    Defect("race-404-losers", "concurrency",
+           "Of cancels of one IN_PROGRESS task that overlap in time, one answers 200 and the losers 404.",
            "fail", ("BEH-RACE",)),
     # -- auth (every route) --------------------------------------------------------------------
     Defect("auth-ignored", "auth",
@@ -155,6 +188,30 @@ _CATALOGUE: tuple[Defect, ...] = (
            "GET returns title-case status spellings such as \"In Progress\" and \"Cancelled\".", "pass"),
     Defect("vendor-error-json", "variation",
            "Error bodies are sent as application/vnd.vmware.error+json.", "pass"),
+    Defect("async-cancel-repeat-200", "variation",
+           "A cancel of an IN_PROGRESS task answers 200 but the task reads IN_PROGRESS for "
+           "ReferenceConfig.settle_seconds before it reads CANCELLED; a repeat cancel meanwhile answers 200.",
+           "pass"),
+    Defect("async-cancel-repeat-409", "variation",
+           "Like async-cancel-repeat-200, but a repeat cancel before the task settles answers 409 with an "
+           "Error body.", "pass"),
+    Defect("non-cancellable-in-progress", "variation",
+           "The first two IN_PROGRESS tasks in listing order carry isCancellable false and refuse a cancel "
+           "with 409 and an Error body, their status unchanged.", "pass"),
+    Defect("servlet-url-hygiene", "variation",
+           "A Tomcat, Spring Security and nginx front answers 400 text/html to task paths with encoded "
+           "slashes, backslashes, percents or periods, semicolons, control characters, // or dot segments, "
+           "and 414 to paths over 4096 bytes, before the API sees them (see servlet_firewall_status).",
+           "pass"),
+    Defect("backpressure-429", "variation",
+           "A gateway answers 429 with Retry-After: 1 on every route once a client exceeds "
+           "ReferenceConfig.backpressure_rate requests a second (burst backpressure_burst).", "pass"),
+    Defect("non-uuid-task-ids", "variation",
+           "The server also holds tasks with ids such as 0, a and % (some IN_PROGRESS) that GET /v1/tasks "
+           "lists but the task pool handed to clients leaves out.", "pass"),
+    Defect("task-finishes-before-use", "variation",
+           "The first IN_PROGRESS task of the handed-over pool turns SUCCESSFUL right after its first "
+           "GET /v1/tasks/{id}.", "pass"),
     # -- hostile servers (robustness of the suite itself) --------------------------------------
     Defect("slow-responses", "hostile",
            "Every DELETE waits 3 seconds before answering.", "fail"),

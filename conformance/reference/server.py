@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import ipaddress
 import json
 import os
 import signal
+import socket
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import uvicorn
 
@@ -19,6 +24,49 @@ from .store import RequestLog, RequestRecord, TaskStore
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 2.0
+
+
+class PortInUse(OSError):
+    """The host:port the reference server was asked to listen on is taken by another socket."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"{host}:{port} is already in use")
+        self.host = host
+        self.port = port
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bind ``host``:``port`` ourselves, so a taken port raises PortInUse instead of uvicorn
+    logging an ERROR line and exiting its thread."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does; no SO_REUSEPORT
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port) from exc
+        raise
+    return sock
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only reaches this machine (127.0.0.0/8, ::1 or localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def non_loopback_warning(host: str, *, tls: bool) -> str:
+    transport = "HTTPS" if tls else "plain HTTP (no TLS: passwords and tokens cross the network in clear text)"
+    return (f"warning: the reference server listens on {host}, which other machines may reach, over "
+            f"{transport}; its password grants the right to cancel tasks and read the request log. "
+            "Bind 127.0.0.1 unless you mean to expose it.")
 
 
 class _ThreadedUvicorn(uvicorn.Server):
@@ -37,16 +85,17 @@ class ReferenceServer:
 
     def __init__(self, config: ReferenceConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                 request_log_file: str | None = None) -> None:
+                 request_log_file: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or ReferenceConfig()
         self.host = host
         self._requested_port = port
         self._ssl = (ssl_certfile, ssl_keyfile)
-        self._log = RequestLog(path=request_log_file)
-        self._app = create_app(self.config, request_log=self._log)
+        self._log = RequestLog(path=request_log_file, maxlen=self.config.request_log_size)
+        self._app = create_app(self.config, request_log=self._log, clock=clock)
         self._service: ReferenceService = self._app.state.service
         self._uvicorn: _ThreadedUvicorn | None = None
         self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
         self.port: int | None = None
 
     @property
@@ -54,8 +103,17 @@ class ReferenceServer:
         return self._service.store
 
     @property
+    def service(self) -> ReferenceService:
+        return self._service
+
+    @property
     def request_log(self) -> list[RequestRecord]:
+        """The live list of the last ``config.request_log_size`` requests, oldest first."""
         return self._log.records
+
+    def unpooled_task_ids(self) -> list[str]:
+        """Ids of the tasks GET /v1/tasks lists but ``state_document`` leaves out (non-uuid-task-ids)."""
+        return self.store.unpooled_ids()
 
     @property
     def base_url(self) -> str:
@@ -63,12 +121,13 @@ class ReferenceServer:
             raise RuntimeError("the reference server is not started")
         scheme = "https" if self._ssl[0] else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{host}:{self.port}{self.config.path_prefix}"
 
     def start(self) -> ReferenceServer:
         if self._thread is not None:
             raise RuntimeError("the reference server is already started")
         certfile, keyfile = self._ssl
+        self._socket = _listening_socket(self.host, self._requested_port)
         config = uvicorn.Config(
             self._app, host=self.host, port=self._requested_port, log_level="warning",
             access_log=False, lifespan="off", ssl_certfile=certfile, ssl_keyfile=keyfile,
@@ -76,18 +135,27 @@ class ReferenceServer:
             timeout_graceful_shutdown=1,
         )
         self._uvicorn = _ThreadedUvicorn(config)
-        self._thread = threading.Thread(target=self._run, args=(self._uvicorn,), name="sddc-reference-server",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._uvicorn, self._socket),
+                                        name="sddc-reference-server", daemon=True)
         self._thread.start()
-        self._wait_until_listening(self._uvicorn, self._thread)
+        try:
+            self._wait_until_listening(self._uvicorn, self._thread)
+        except BaseException:
+            self._close_socket()
+            raise
         return self
 
     @staticmethod
-    def _run(server: uvicorn.Server) -> None:
-        # uvicorn reports a failed bind with sys.exit(); in a thread that only ends the thread, which
+    def _run(server: uvicorn.Server, sock: socket.socket) -> None:
+        # uvicorn reports a failed startup with sys.exit(); in a thread that only ends the thread, which
         # _wait_until_listening turns into a RuntimeError, so keep it from surfacing as a stray traceback.
         with contextlib.suppress(SystemExit):
-            server.run()
+            server.run(sockets=[sock])
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     def _wait_until_listening(self, server: uvicorn.Server, thread: threading.Thread) -> None:
         deadline = time.monotonic() + _START_TIMEOUT
@@ -112,6 +180,7 @@ class ReferenceServer:
             server.force_exit = True
             thread.join(_STOP_TIMEOUT)
         self._thread = None
+        self._close_socket()
 
     def __enter__(self) -> ReferenceServer:
         return self.start()
@@ -134,18 +203,36 @@ class ReferenceServer:
 
 
 def _write_private_json(path: str, document: dict[str, Any]) -> None:
-    # The state file holds the password: create it owner-only, and tighten an existing file too.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
+    """Write the state file (it holds the password) owner-only and atomically: a fresh 0600
+    temporary file in the same directory, renamed over ``path``. The rename replaces whatever is
+    at ``path``, a symlink included, and never writes through it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".sddc-state-", suffix=".tmp")  # O_EXCL, 0600
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def serve_forever(config: ReferenceConfig, *, host: str, port: int, state_file: str | None,
                   request_log_file: str | None, ssl_certfile: str | None = None,
-                  ssl_keyfile: str | None = None, on_ready: Callable[[str], None]) -> None:
-    """Serve in the foreground until SIGINT or SIGTERM, then stop gracefully and return."""
+                  ssl_keyfile: str | None = None, on_ready: Callable[[str], None],
+                  warnings: TextIO | None = None) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM, then stop gracefully and return.
+
+    Raises PortInUse when ``host``:``port`` is taken. Binding anything but a loopback address
+    prints a warning to ``warnings`` (default: stderr) first.
+    """
+    if not is_loopback(host):
+        print(non_loopback_warning(host, tls=bool(ssl_certfile)), file=warnings or sys.stderr, flush=True)
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

@@ -12,10 +12,12 @@ import dataclasses
 import enum
 import itertools
 import json
+import math
 import secrets
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,9 +69,10 @@ class Task:
     creation_timestamp: str
     completion_timestamp: str | None = None
     sequence: int = 0
+    pooled: bool = True  # False: listed by GET /v1/tasks but left out of the pool handed to clients
 
-    def to_json(self, *, title_case: bool = False) -> dict[str, Any]:
-        """The task as the API's Task schema."""
+    def to_json(self, *, title_case: bool = False, cancellable: bool | None = None) -> dict[str, Any]:
+        """The task as the API's Task schema; ``cancellable`` overrides the status-derived isCancellable."""
         status = TITLE_CASE.get(self.status, self.status) if title_case else self.status
         body: dict[str, Any] = {
             "id": self.id,
@@ -86,7 +89,7 @@ class Task:
             "subTasks": [],
             "errors": [],
             "resources": [],
-            "isCancellable": self.status == CANCELLABLE,
+            "isCancellable": self.status == CANCELLABLE if cancellable is None else cancellable,
             "isRetryable": self.status == "FAILED",
         }
         if self.completion_timestamp is not None:
@@ -103,6 +106,7 @@ class CancelOutcome(enum.Enum):
     CANCELLED = "cancelled"
     NOT_FOUND = "not-found"
     NOT_CANCELLABLE = "not-cancellable"
+    ALREADY_PENDING = "already-pending"  # an asynchronous cancel of this task has not settled yet
 
 
 @dataclass(frozen=True)
@@ -113,28 +117,41 @@ class CancelResult:
 
 
 class TaskStore:
-    """Thread-safe, insertion-ordered task store."""
+    """Thread-safe, insertion-ordered task store.
 
-    def __init__(self) -> None:
+    Besides plain status changes it keeps two kinds of delayed change, both applied lazily on the
+    next access once ``clock()`` has passed their time: *pending cancels* (the task reads
+    IN_PROGRESS until it settles to CANCELLED; ``math.inf`` never settles) and *scheduled
+    transitions* (a status a task takes at a given time).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
         self._sequence = itertools.count()
+        self._clock = clock
+        self._pending: dict[str, float] = {}  # task id -> when its cancel settles
+        self._scheduled: dict[str, tuple[float, str]] = {}  # task id -> (when, status)
 
-    def create(self, status: str, *, name: str | None = None, type_: str | None = None) -> Task:
+    def create(self, status: str, *, name: str | None = None, type_: str | None = None,
+               task_id: str | None = None, pooled: bool = True) -> Task:
         canonical = normalize_status(status)
         if canonical is None:
             raise ValueError(f"unknown task status {status!r}; valid: {', '.join(STATUSES)}")
         with self._lock:
+            if task_id is not None and task_id in self._tasks:
+                raise ValueError(f"a task with id {task_id!r} already exists")
             sequence = next(self._sequence)
             now = _timestamp()
             task = Task(
-                id=str(uuid.uuid4()),
+                id=task_id if task_id is not None else str(uuid.uuid4()),
                 name=name or f"Reference task {sequence} ({canonical})",
                 type=type_ or _TASK_TYPES[sequence % len(_TASK_TYPES)],
                 status=canonical,
                 creation_timestamp=now,
                 completion_timestamp=None if canonical in UNFINISHED else now,
                 sequence=sequence,
+                pooled=pooled,
             )
             self._tasks[task.id] = task
             return dataclasses.replace(task)
@@ -144,11 +161,13 @@ class TaskStore:
 
     def get(self, task_id: str) -> Task | None:
         with self._lock:
+            self._advance()
             task = self._tasks.get(task_id)
             return dataclasses.replace(task) if task else None
 
     def status_of(self, task_id: str) -> str | None:
         with self._lock:
+            self._advance()
             task = self._tasks.get(task_id)
             return task.status if task else None
 
@@ -157,6 +176,7 @@ class TaskStore:
     ) -> list[Task]:
         """Tasks in creation order, filtered by exact status, type and name when given."""
         with self._lock:
+            self._advance()
             return [
                 dataclasses.replace(task)
                 for task in self._tasks.values()
@@ -166,25 +186,64 @@ class TaskStore:
             ]
 
     def ids_by_status(self) -> dict[str, builtins.list[str]]:
+        """Ids of the pooled tasks (the ones handed to clients) by status, in creation order."""
         with self._lock:
+            self._advance()
             result: dict[str, builtins.list[str]] = {status: [] for status in STATUSES}
             for task in self._tasks.values():
-                result[task.status].append(task.id)
+                if task.pooled:
+                    result[task.status].append(task.id)
             return result
 
-    def cancel(self, task_id: str, *, cancellable: Collection[str] = (CANCELLABLE,),
-               apply: bool = True) -> CancelResult:
-        """Atomically check that the task may be cancelled and, if ``apply``, cancel it."""
+    def unpooled_ids(self) -> builtins.list[str]:
+        """Ids of tasks that GET /v1/tasks lists but that are not handed to clients."""
         with self._lock:
+            return [task.id for task in self._tasks.values() if not task.pooled]
+
+    def resolve_loosely(self, candidate: str) -> str | None:
+        """The id a sloppy lookup would match: exact, stripped, a unique prefix (8+ characters) or
+        a task id followed by trailing characters; None when nothing or more than one task matches."""
+        with self._lock:
+            for exact in (candidate, candidate.strip()):
+                if exact in self._tasks:
+                    return exact
+            stripped = candidate.strip()
+            if len(stripped) >= 8:
+                prefixed = [tid for tid in self._tasks if tid.startswith(stripped)]
+                if len(prefixed) == 1:
+                    return prefixed[0]
+            extended = [tid for tid in self._tasks if len(tid) >= 8 and stripped.startswith(tid)]
+            return extended[0] if len(extended) == 1 else None
+
+    def cancel(self, task_id: str, *, cancellable: Collection[str] = (CANCELLABLE,),
+               apply: bool = True, settle_after: float | None = None) -> CancelResult:
+        """Atomically check that the task may be cancelled and, if ``apply``, cancel it.
+
+        With ``settle_after`` the cancel is asynchronous: the task keeps its status for that many
+        seconds of ``clock()`` (forever for ``math.inf``) and then reads CANCELLED; a further cancel
+        meanwhile gets ALREADY_PENDING.
+        """
+        with self._lock:
+            self._advance()
             task = self._tasks.get(task_id)
             if task is None:
                 return CancelResult(CancelOutcome.NOT_FOUND, None)
             previous = task.status
+            if task_id in self._pending:
+                return CancelResult(CancelOutcome.ALREADY_PENDING, previous, dataclasses.replace(task))
             if previous not in cancellable:
                 return CancelResult(CancelOutcome.NOT_CANCELLABLE, previous, dataclasses.replace(task))
             if apply:
-                self._mark_cancelled(task)
+                if settle_after is None:
+                    self._mark_cancelled(task)
+                else:
+                    self._pending[task_id] = self._clock() + settle_after
             return CancelResult(CancelOutcome.CANCELLED, previous, dataclasses.replace(task))
+
+    def cancel_pending(self, task_id: str) -> bool:
+        with self._lock:
+            self._advance()
+            return task_id in self._pending
 
     def force_cancel(self, task_id: str) -> Task | None:
         """Cancel without any check (the racing defect does its check separately)."""
@@ -192,12 +251,29 @@ class TaskStore:
             task = self._tasks.get(task_id)
             if task is None:
                 return None
+            self._pending.pop(task_id, None)
             self._mark_cancelled(task)
             return dataclasses.replace(task)
+
+    def set_status(self, task_id: str, status: str) -> None:
+        """Give a task another status now (finished statuses get a completion timestamp)."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                return
+            task.status = status
+            if status not in UNFINISHED and task.completion_timestamp is None:
+                task.completion_timestamp = _timestamp()
+
+    def schedule(self, task_id: str, status: str, after: float) -> None:
+        """Give a task ``status`` once ``after`` seconds of ``clock()`` have passed."""
+        with self._lock:
+            self._scheduled[task_id] = (self._clock() + after, status)
 
     def cancel_next_in_progress(self, after_task_id: str) -> str | None:
         """Cancel the first IN_PROGRESS task created after ``after_task_id``; return its id."""
         with self._lock:
+            self._advance()
             anchor = self._tasks.get(after_task_id)
             if anchor is None:
                 return None
@@ -210,10 +286,26 @@ class TaskStore:
     def remove(self, task_id: str) -> None:
         with self._lock:
             self._tasks.pop(task_id, None)
+            self._pending.pop(task_id, None)
+            self._scheduled.pop(task_id, None)
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._tasks)
+
+    def _advance(self) -> None:
+        """Apply the delayed changes whose time has come (caller holds the lock)."""
+        if not (self._pending or self._scheduled):
+            return
+        now = self._clock()
+        for task_id in [tid for tid, when in self._pending.items() if when <= now]:
+            del self._pending[task_id]
+            task = self._tasks.get(task_id)
+            if task is not None:
+                self._mark_cancelled(task)
+        for task_id in [tid for tid, (when, _) in self._scheduled.items() if when <= now]:
+            _, status = self._scheduled.pop(task_id)
+            self.set_status(task_id, status)
 
     @staticmethod
     def _mark_cancelled(task: Task) -> None:
@@ -228,19 +320,29 @@ def seed_store(store: TaskStore, seed_tasks: Mapping[str, int]) -> None:
 
 
 class TokenStore:
-    """Issued access and refresh tokens; access tokens expire ``ttl`` seconds after issue."""
+    """Issued access and refresh tokens; access tokens expire ``ttl`` seconds after issue.
 
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    Bounded: expired access tokens are purged whenever a token is issued, and at most
+    ``max_tokens`` access tokens and ``max_tokens`` refresh tokens are kept, the oldest evicted
+    first, so no number of logins can grow memory without limit.
+    """
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic, *, max_tokens: int = 1000) -> None:
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
         self._ttl = ttl
         self._clock = clock
+        self._max = max_tokens
         self._lock = threading.Lock()
-        self._access: dict[str, float] = {}
-        self._refresh: set[str] = set()
+        self._access: OrderedDict[str, float] = OrderedDict()  # token -> expiry, oldest first
+        self._refresh: OrderedDict[str, None] = OrderedDict()
 
     def issue_pair(self) -> tuple[str, str]:
         refresh = str(uuid.uuid4())
         with self._lock:
-            self._refresh.add(refresh)
+            self._refresh[refresh] = None
+            while len(self._refresh) > self._max:
+                self._refresh.popitem(last=False)
         return self._issue_access(), refresh
 
     def refresh(self, refresh_token: str) -> str | None:
@@ -250,21 +352,78 @@ class TokenStore:
 
     def invalidate_refresh(self, refresh_token: str) -> bool:
         with self._lock:
-            if refresh_token in self._refresh:
-                self._refresh.discard(refresh_token)
-                return True
-            return False
+            return self._refresh.pop(refresh_token, False) is None
 
     def is_valid(self, access_token: str) -> bool:
         with self._lock:
             expiry = self._access.get(access_token)
             return expiry is not None and self._clock() < expiry
 
+    def __len__(self) -> int:
+        """Access tokens held (live or expired but not yet purged)."""
+        with self._lock:
+            return len(self._access)
+
+    @property
+    def refresh_count(self) -> int:
+        with self._lock:
+            return len(self._refresh)
+
     def _issue_access(self) -> str:
         token = secrets.token_urlsafe(32)
         with self._lock:
-            self._access[token] = self._clock() + self._ttl
+            now = self._clock()
+            # Expiries grow with issue order (one ttl, a monotonic clock), so expired ones lead.
+            while self._access and next(iter(self._access.values())) <= now:
+                self._access.popitem(last=False)
+            self._access[token] = now + self._ttl
+            while len(self._access) > self._max:
+                self._access.popitem(last=False)
         return token
+
+
+class RateLimiter:
+    """Token buckets per key (a client IP): ``rate`` tokens a second, at most ``burst`` saved up.
+
+    At most ``max_keys`` buckets are kept, the least recently used evicted first.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic, *,
+                 max_keys: int = 4096) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._max_keys = max_keys
+        self._lock = threading.Lock()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, when)
+
+    def acquire(self, key: str) -> float:
+        """Take a token for ``key``: 0.0 when granted, else the seconds until one is available."""
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.pop(key, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - then) * self._rate)
+            granted = tokens >= 1.0
+            if granted:
+                tokens -= 1.0
+            self._buckets[key] = (tokens, now)
+            while len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+            return 0.0 if granted else (1.0 - tokens) / self._rate
+
+    @staticmethod
+    def retry_after(wait: float) -> str:
+        """A Retry-After value (whole seconds, at least 1) for a wait ``acquire`` answered."""
+        return str(max(1, math.ceil(wait)))
+
+
+MAX_LOGGED_PATH = 8192  # characters of a path or task id a record keeps; longer ones are cut
+
+
+def _clipped(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_LOGGED_PATH:
+        return text
+    return text[:MAX_LOGGED_PATH] + "...[cut]"
 
 
 @dataclass(frozen=True)
@@ -272,28 +431,50 @@ class RequestRecord:
     """One request the server received and what it answered."""
 
     method: str
-    path: str  # raw (still percent-encoded) path, without the query string
+    path: str  # raw (still percent-encoded) path, without the query string; cut after MAX_LOGGED_PATH
     task_id: str | None  # decoded id for /v1/tasks/{id}, else None
     status_code: int
     task_status_before: str | None  # None when the id is unknown or the route has no task id
     authenticated: bool  # whether the request carried a valid access token
     timestamp: float  # time.monotonic() when the request arrived
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", _clipped(self.path))
+        object.__setattr__(self, "task_id", _clipped(self.task_id))
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+DEFAULT_REQUEST_LOG_SIZE = 10_000
+
+
 @dataclass
 class RequestLog:
-    """Append-only, thread-safe request log; optionally mirrored as JSON lines to a file."""
+    """Thread-safe ring buffer of the last ``maxlen`` requests; optionally mirrored as JSON lines to a file.
+
+    ``records`` is a plain list (oldest first) that never holds more than ``maxlen`` records: each
+    append beyond that evicts the oldest record and counts it in ``evicted``. The file mirror, when
+    asked for, keeps every record.
+    """
 
     path: str | None = None
+    maxlen: int = DEFAULT_REQUEST_LOG_SIZE
+    evicted: int = 0
     _records: list[RequestRecord] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.maxlen < 1:
+            raise ValueError("maxlen must be at least 1")
 
     def append(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
+            excess = len(self._records) - self.maxlen
+            if excess > 0:
+                del self._records[:excess]
+                self.evicted += excess
             if self.path is not None:
                 with open(self.path, "a", encoding="utf-8") as sink:
                     sink.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
@@ -303,9 +484,11 @@ class RequestLog:
         """The live list (appends are atomic; copy it before iterating while requests run)."""
         return self._records
 
-    def snapshot(self) -> list[RequestRecord]:
+    def snapshot(self, offset: int = 0, limit: int | None = None) -> list[RequestRecord]:
+        """A copy of the records held, oldest first, or of ``limit`` of them from ``offset``."""
         with self._lock:
-            return list(self._records)
+            end = None if limit is None else offset + limit
+            return self._records[offset:end]
 
     def clear(self) -> None:
         with self._lock:
