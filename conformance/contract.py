@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 import yaml
 
+from conformance.errors import ContractError
 from conformance.spec import OPERATION_ID, Fragment
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -37,7 +38,7 @@ _SCHEMA_PREFIXES = ("#/components/schemas/", "#/definitions/")
 JSON_COMPATIBLE = re.compile(r"^application/(?:json|[^/;\s]+\+json)$")
 
 
-class SpecError(ValueError):
+class SpecError(ContractError):
     """The document cannot be read or interpreted; the message is a single line."""
 
     def __init__(self, message: str) -> None:
