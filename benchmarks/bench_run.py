@@ -42,7 +42,7 @@ from conformance.requirements.checks import CheckContext, error_body_validates
 from conformance.spec import fragment_path
 
 SEED = 1
-# Defects schemathesis' stock checks are known (SCHEMATHESIS-NOTES.md) or expected to miss.
+# Defects schemathesis' stock checks are known (docs/SOURCES.md#stock-schemathesis-checks-replaced) or expected to miss.
 ST_DEFECTS = ("success-with-body", "plain-text-error", "racing-cancels", "cancel-not-applied",
               "pending-cancellable")
 # The coverage phase judges OPTIONS answers against a fragment that lists only DELETE, so even the

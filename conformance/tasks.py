@@ -20,7 +20,7 @@ STATUSES = ("PENDING", "IN_PROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED", "COMP
 CANCELLABLE = "IN_PROGRESS"
 CANCELLED = "CANCELLED"
 
-# Builds spell statuses differently (FACTS.md): "In Progress", "IN PROGRESS", "Cancelled"...
+# Builds spell statuses differently (docs/SOURCES.md#status-spellings): "In Progress", "IN PROGRESS", "Cancelled"...
 _SPELLINGS = {s.replace("_", "").replace(" ", ""): s for s in STATUSES}
 
 

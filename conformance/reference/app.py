@@ -1,6 +1,6 @@
 """The reference SDDC Manager tasks service as a Starlette application.
 
-Faithful by default (see FACTS.md); every defect in ``defects.DEFECTS`` is a
+Faithful by default (see docs/SOURCES.md); every defect in ``defects.DEFECTS`` is a
 small branch or response transformer below, switched on by
 ``ReferenceConfig.defects``. Two routes are reference-only extensions that a
 real SDDC Manager does NOT have, and that the suite must never rely on against

@@ -35,7 +35,7 @@ STATUSES: tuple[str, ...] = (
 CANCELLABLE = "IN_PROGRESS"
 UNFINISHED: frozenset[str] = frozenset({"PENDING", "IN_PROGRESS"})
 
-# Spellings some builds return (see FACTS.md); statuses without one keep the canonical form.
+# Spellings some builds return (see docs/SOURCES.md#status-spellings); statuses without one keep the canonical form.
 TITLE_CASE: Mapping[str, str] = {
     "PENDING": "Pending",
     "IN_PROGRESS": "In Progress",
