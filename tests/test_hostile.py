@@ -26,9 +26,7 @@ from typing import Any
 
 import pytest
 
-# A run against a hostile target must end well within this; a hang would take minutes.
-TIME_BUDGET = 60.0
-# Kills a wedged child so the test run itself cannot hang.
+# Kills a wedged child so the test run itself cannot hang (a bound, never a measurement).
 HARD_KILL = 120.0
 TOKEN = "hostile-test-token-5f1a"
 VALID_404 = b'{"errorCode": "TA_TASK_NOT_FOUND", "message": "Task not found"}'
@@ -243,7 +241,8 @@ def assert_clean_end(run: CliRun, *, codes: tuple[int, ...] = (1, 3)) -> None:
     """The common promise: bounded time, an expected exit code, no traceback, reports written."""
     detail = f"exit {run.returncode} after {run.seconds:.1f} s\nstdout: {run.stdout}\nstderr: {run.stderr}"
     assert run.returncode in codes, detail
-    assert run.seconds < TIME_BUDGET, detail
+    # No wall-clock bound here (a busy machine must not fail a test): subprocess.run's hard
+    # timeout catches a hung suite; how quickly a run gives up is asserted as a request count.
     assert "Traceback" not in run.stdout + run.stderr, detail
     assert TOKEN not in run.stdout + run.stderr, detail
     assert (run.report_dir / "findings.json").is_file(), detail
@@ -305,7 +304,8 @@ def test_unreachable_from_the_first_request_ends_within_seconds(tmp_path: Path) 
     run = run_cli(tmp_path, "--base-url", f"http://127.0.0.1:{port}", "--token", TOKEN, "--timeout", "1")
     assert_clean_end(run, codes=(3,))
     assert "connection refused" in run.stderr
-    assert run.seconds < 20, run.seconds
+    # It gives up after a handful of attempts, not after the whole run's budget.
+    assert run.findings()["requests_sent"] <= 5, run.findings()["requests_sent"]
 
 
 # -- bodies ------------------------------------------------------------------------------------------------
@@ -370,7 +370,13 @@ def test_slow_reference_server_ends_promptly(tmp_path: Path) -> None:
     run = run_cli(tmp_path, "--defect", "slow-responses", "--timeout", "2")
     assert_clean_end(run, codes=(3,))
     assert "no answer within 2 s" in run.stderr
-    assert run.seconds < 30, run.seconds
+    # The circuit breaker trips after a few timed-out DELETEs; fast GETs in between do not reset it.
+    deletes = [
+        f for r in run.findings()["requirements"] for f in r["findings"]
+        if (f.get("exchange") or {}).get("request", {}).get("method") == "DELETE"
+    ]
+    assert run.findings()["requests_sent"] < 30, run.findings()["requests_sent"]
+    assert len(deletes) <= 10
 
 
 # -- redirects -------------------------------------------------------------------------------------------
