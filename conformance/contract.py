@@ -605,3 +605,20 @@ def contract_fragment(path: str | Path, *, max_bytes: int = MAX_BYTES, max_depth
     except Exception as exc:  # jsonschema/referencing errors have no common base
         raise SpecError(f"{Path(path).name}: the checks cannot use its Error schema: {_one_line(exc)}") from None
     return fragment
+
+
+def run_contract(path: str | Path | None = None) -> Fragment:
+    """The contract one run checks against: the shipped fragment, or `contract_fragment(path)`.
+
+    Refuses (SpecError) a contract whose operation path has no `{id}` segment: the suite fills
+    that segment with every id it sends, so without it no request could name a task.
+    """
+    if path is None:
+        from conformance.spec import load_fragment
+
+        return load_fragment()
+    fragment = contract_fragment(path)
+    if fragment.path_template.count("{id}") != 1:
+        raise SpecError(f"{Path(path).name}: the cancel operation's path {fragment.path_template!r} "
+                        "has no single {{id}} segment for the task id")
+    return fragment

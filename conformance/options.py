@@ -41,6 +41,8 @@ class RunOptions:
     report_dir: Path | None = None
     # Reference-server defects for the embedded target (the suite's own tests and demos).
     defects: tuple[str, ...] = ()
+    # An OpenAPI document whose Cancel Task is the contract (`run --spec`); None: the shipped fragment.
+    spec: Path | None = None
 
     def validate(self) -> RunOptions:
         if self.max_examples < 1:

@@ -128,6 +128,24 @@ class RunResult:
     defects: tuple[str, ...] = ()
     # Why the run ended before it could judge (target went away, interrupted): NO VERDICT.
     stopped: str | None = None
+    # The contract the checks read (`run --spec FILE`); version and sha256 default to the fragment's.
+    contract_title: str = ""
+    contract_version: str = ""
+    contract_sha256: str = ""
+    contract_source: str | None = None  # the document's file name; None: the shipped fragment
+
+    def __post_init__(self) -> None:
+        # Frozen: fill the defaults in place, so every report reads one set of fields.
+        if not self.contract_version:
+            object.__setattr__(self, "contract_version", self.fragment_version)
+        if not self.contract_sha256:
+            object.__setattr__(self, "contract_sha256", self.fragment_sha256)
+
+    @property
+    def contract(self) -> dict[str, Any]:
+        """What was certified against: title, version, sha256 of the file as given, its name."""
+        return {"title": self.contract_title, "version": self.contract_version, "sha256": self.contract_sha256,
+                "source": self.contract_source}
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -191,6 +209,7 @@ class RunResult:
         return {
             "suite_version": self.suite_version,
             "fragment": {"version": self.fragment_version, "sha256": self.fragment_sha256},
+            "contract": self.contract,
             "target": {"url": self.target_url, "embedded": self.embedded_target, "product": self.product},
             "profile": self.profile,
             "seed": self.seed,

@@ -48,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sddc-timeout", type=float, default=None, help=f"default: {DEFAULT_TIMEOUT}")
     group.addoption("--sddc-max-requests", type=int, default=None)
     group.addoption("--sddc-rate-limit", type=float, default=None, help="requests per second at most")
+    group.addoption("--sddc-spec", help="OpenAPI document whose Cancel Task is the contract (default: the shipped one)")
     group.addoption("--sddc-report-dir", help="also write the run's reports (junit, findings.json, html) here")
     for name, (kind, text) in INI.items():
         parser.addini(f"sddc_{name}", text, type=kind)  # type: ignore[arg-type]

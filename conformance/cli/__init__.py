@@ -1,4 +1,4 @@
-"""Command line: `sddc-conformance run | serve | replay | verify | bundle | requirements | defects | init`.
+"""Command line: `sddc-conformance run | serve | replay | verify | bundle | requirements | defects | init | spec`.
 
 Only this package turns results and errors into exit codes (`conformance.outcome.ExitCode`);
 nothing else imports it.
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import click
 
-from conformance.cli import artifacts, catalogue, init, replay, run, serve
+from conformance.cli import artifacts, catalogue, init, replay, run, serve, spec
 from conformance.cli.group import cli, fail
 from conformance.outcome import ExitCode
 
-__all__ = ["artifacts", "catalogue", "cli", "init", "main", "replay", "run", "serve"]
+__all__ = ["artifacts", "catalogue", "cli", "init", "main", "replay", "run", "serve", "spec"]
 
 
 def _hypothesis_storage() -> None:

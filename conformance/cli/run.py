@@ -175,6 +175,11 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
     metavar="NAME",
     help="Switch on a defect of the embedded reference server (demos, self-tests).",
 )
+@click.option(
+    "--spec",
+    type=click.Path(dir_okay=False),
+    help="OpenAPI 2.0/3.x document (e.g. VMware's) whose Cancel Task is the contract [default: the shipped one].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict line.")
 def run(**kwargs: Any) -> None:
     """Run the conformance suite against a target (default: the embedded reference server)."""

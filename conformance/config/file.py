@@ -135,6 +135,8 @@ KEYS: dict[str, Key] = {
         Key("dry-run", "dry_run", _flag, example="false", help="print what would be sent, send nothing"),
         Key("report-dir", "report_dir", _path, path=True, example='"reports/latest"',
             help="where reports go (default reports/<timestamp>/)"),
+        Key("spec", "spec", _path, path=True, example='"vcf-api-9.0.2.0.json"',
+            help="OpenAPI document whose Cancel Task is the contract (default: the shipped fragment)"),
         Key("defect", "defects", _strings, example='["racing-cancels"]',
             help="defects of the embedded reference server (demos only)"),
         Key("quiet", "quiet", _flag, example="false", help="print only the verdict line"),

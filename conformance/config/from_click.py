@@ -40,4 +40,5 @@ def build_options(params: Mapping[str, Any], environ: Mapping[str, str] | None =
         dry_run=bool(params.get("dry_run")),
         report_dir=Path(params["report_dir"]) if params.get("report_dir") else None,
         defects=tuple(params.get("defects") or ()),
+        spec=Path(params["spec"]) if params.get("spec") else None,
     ).validate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +32,9 @@ INI: dict[str, tuple[str, str]] = {
     "insecure": ("bool", "do not verify TLS certificates"),
     "ca_bundle": ("string", "CA bundle to verify the target's certificate"),
     "report_dir": ("string", "write the reports of a plain pytest run here"),
+    "spec": ("string", "OpenAPI document whose Cancel Task is the contract"),
 }
-_PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir")
+_PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir", "spec")
 _NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit")
 
 
@@ -88,6 +90,7 @@ def options_from_pytest(config: pytest.Config) -> RunOptions:
             max_requests=setting(config, "max_requests"),
             rate_limit=setting(config, "rate_limit"),
             verify=verify,
+            spec=Path(setting(config, "spec")) if setting(config, "spec") else None,
         ).validate()
     except UsageError:
         raise

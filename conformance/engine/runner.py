@@ -16,6 +16,7 @@ from conformance.engine.session import SuiteSession
 from conformance.errors import Interrupted, SuiteCrashed, TargetError
 from conformance.outcome import RunResult
 from conformance.spec import load_fragment
+from conformance.text import clean_line
 
 # Where a run's session travels to the suite's fixtures and hooks: pytest's own per-run store,
 # not a module global, so two sessions never see each other.
@@ -84,6 +85,7 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
     """The run's result so far; `stopped` names why it ended without a verdict."""
     fragment = load_fragment()
     options = session.options
+    contract = session.contract
     return RunResult(
         suite_version=conformance.__version__,
         fragment_version=fragment.version,
@@ -105,6 +107,11 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
         defects=tuple(options.defects),
         product=session.product,
         stopped=stopped,
+        # Document text is untrusted: one clean line in every report.
+        contract_title=clean_line(contract.title),
+        contract_version=clean_line(contract.version),
+        contract_sha256=contract.sha256,
+        contract_source=None if contract is fragment else clean_line(contract.path.name),
     )
 
 

@@ -16,12 +16,15 @@ from functools import cached_property
 from typing import Any
 
 from conformance.bodies import ensure_recursion_headroom
+from conformance.contract import run_contract
 from conformance.engine.recorder import Recorder
 from conformance.engine.target import Target, TargetConfig
 from conformance.errors import OptionsError, TargetError
 from conformance.model import Profile
 from conformance.options import RunOptions
 from conformance.requirements import catalogue
+from conformance.requirements.checks import CheckContext
+from conformance.spec import Fragment, load_fragment
 from conformance.tasks import STATUSES, TaskPool, normalise_status
 
 
@@ -50,6 +53,8 @@ class SuiteSession:
     product: dict[str, str] | None = None
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
     provision: Any = None
+    # The cancel operation's contract (--spec, else the shipped fragment): what every check reads.
+    contract: Fragment = field(default_factory=load_fragment)
 
     @cached_property
     def rng(self) -> random.Random:
@@ -70,6 +75,9 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
     options.validate()
     # Raised once, up front: Hypothesis warns when a test changes the limit while it runs.
     ensure_recursion_headroom()
+    # Read once, before any server starts or request goes out: a bad document ends the run with
+    # one line (ContractError, exit 2) and nothing sent.
+    contract = run_contract(options.spec)
     server = None
     try:
         if options.base_url is None:
@@ -99,16 +107,18 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
                 timeout=options.timeout,
                 rate_limit=options.rate_limit,
                 max_requests=options.max_requests,
-            )
+            ),
+            contract=contract,
         )
         session = SuiteSession(
             options=options,
             target=target,
-            recorder=Recorder(),
+            recorder=Recorder(CheckContext(fragment=contract)),
             pool=TaskPool.from_mapping(tasks),
             seed=options.seed if options.seed is not None else random.randrange(2**32),
             embedded=server is not None,
             provision=server,
+            contract=contract,
         )
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
         if not options.dry_run:

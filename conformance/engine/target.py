@@ -26,7 +26,7 @@ from conformance.errors import (
     TargetUnreachable,
 )
 from conformance.model import REDACTED, Exchange, RecordedRequest, RecordedResponse
-from conformance.spec import load_fragment
+from conformance.spec import Fragment, load_fragment
 from conformance.tasks import encode_id
 
 USER_AGENT = "sddc-conformance"
@@ -83,10 +83,11 @@ def _first_line(text: str) -> str:
 
 
 class Target:
-    def __init__(self, config: TargetConfig) -> None:
+    def __init__(self, config: TargetConfig, *, contract: Fragment | None = None) -> None:
         self.config = config
         self.base_url = config.base_url.rstrip("/")
-        self._fragment = load_fragment()
+        # The operation's method and path come from the run's contract (--spec), else the fragment.
+        self._fragment = contract or load_fragment()
         self._lock = threading.Lock()
         self._sent = 0
         # Counted per method: a target whose GETs answer while every DELETE hangs has stopped

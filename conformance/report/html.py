@@ -73,6 +73,9 @@ def _meta(run: RunResult) -> str:
         ("Suite version", run.suite_version),
         ("Fragment version", run.fragment_version),
         ("Fragment sha256", run.fragment_sha256),
+        ("Contract", f"{run.contract_title} {run.contract_version}".strip()
+         + (f" ({run.contract_source})" if run.contract_source else "")),
+        ("Contract sha256", run.contract_sha256),
         ("Profile", run.profile),
         ("Seed", str(run.seed)),
         ("Max examples", str(run.max_examples)),

@@ -44,6 +44,8 @@ def build_manifest(run: RunResult, directory: Path) -> dict[str, Any]:
         "tool": "sddc-conformance",
         "suite_version": run.suite_version,
         "fragment": {"version": run.fragment_version, "sha256": run.fragment_sha256},
+        # What the verdict was certified against: the shipped fragment or the `--spec` document.
+        "contract": run.contract,
         "profile": run.profile,
         "seed": run.seed,
         "max_examples": run.max_examples,

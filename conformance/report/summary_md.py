@@ -61,6 +61,8 @@ def render_summary(run: RunResult) -> str:
         f"{' (embedded reference server)' if run.embedded_target else ''}"
         f" · product {code(_product(run))} · profile `{run.profile}` · seed `{run.seed}`"
         f" · suite `{run.suite_version}` · fragment `{run.fragment_version}`"
+        f" · contract {code(f'{run.contract_title} {run.contract_version}'.strip())}"
+        f" (sha256 `{run.contract_sha256[:12]}`)"
         f" · {run.requests_sent} requests in {run.duration_seconds:.1f} s",
     ]
     rows = [_row(r, run) for r in run.results if label(r, run) in _SHOWN]

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.sddc_profile("schema"), pytest.mark.requirement(*RESPO
 def test_generated_ids(sddc_session: SuiteSession) -> None:
     session = sddc_session
     session.activity = "schema checks: generated ids"
-    strategy = generation.probes(session.pool.non_cancellable(), session.pool.known_ids())
+    strategy = generation.probes(session.pool.non_cancellable(), session.pool.known_ids(), session.contract)
 
     total = session.options.max_examples
     sent = 0
