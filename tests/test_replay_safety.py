@@ -37,7 +37,7 @@ class Capture:
                 self.end_headers()
                 self.wfile.write(ERROR_BODY)
 
-            do_GET = do_DELETE = do_POST = _answer  # noqa: N815 - http.server's naming
+            do_GET = do_DELETE = do_POST = _answer
 
             def log_message(self, *args: Any) -> None:
                 pass
