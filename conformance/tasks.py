@@ -64,7 +64,7 @@ def load_tasks_file(path: Path) -> dict[str, list[str]]:
     # Depth-bounded: a 100k-deep file must be a usage error, not a RecursionError.
     decoded = decode_json(raw)
     if not decoded.ok:
-        raise TasksFileError(f"tasks file {path}: {str(decoded.error).replace('the body', 'the file')}")
+        raise TasksFileError(f"tasks file {path} is not JSON: {str(decoded.error).replace('the body', 'the file')}")
     document = decoded.value
     if isinstance(document, dict) and isinstance(document.get("tasks"), dict):
         document = document["tasks"]
