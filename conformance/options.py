@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from conformance.errors import OptionsError
 from conformance.model import Profile
+from conformance.text import clean_line
 
 # Thorough and fast: ~250 cancels (150 generated ids and the fixed scenarios) cover every id
 # shape many times over and finish in a few seconds; see the benchmark in benchmarks/.
@@ -57,6 +60,8 @@ class RunOptions:
             raise OptionsError("--concurrency must be between 2 and 32")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise OptionsError(f"--base-url {self.base_url!r} must start with http:// or https://")
+        if self.base_url is not None:
+            _check_base_url(self.base_url)
         if self.username and not self.password:
             raise OptionsError(
                 "--username needs a password: set SDDC_PASSWORD or pass --password-file "
@@ -65,6 +70,22 @@ class RunOptions:
         if self.defects and self.base_url:
             raise OptionsError("--defect applies to the embedded reference server; drop --base-url")
         return self
+
+
+def _check_base_url(url: str) -> None:
+    """Refuse user:password@ (never echoed: it is a secret), a bad port and unsafe characters."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        # The URL itself is not shown: it holds the password.
+        raise OptionsError("--base-url must not carry user:password@; use --username or --token")
+    if re.search(r"[\s\x00-\x1f\x7f-\x9f\\]", url) or not parts.hostname:
+        raise OptionsError(f"--base-url {clean_line(repr(url))} is not a valid http(s) URL")
+    try:
+        parts.port  # noqa: B018 - urllib raises ValueError for host:port:port or a port out of range
+    except ValueError:
+        raise OptionsError(f"--base-url {clean_line(repr(url))} has an invalid port") from None
+    if parts.query or parts.fragment:
+        raise OptionsError(f"--base-url {clean_line(repr(url))} must not carry a query or fragment")
 
 
 def tls_verify(insecure: bool, ca_bundle: str | None,

@@ -6,7 +6,6 @@ cancelling discovered ones); each such id is used by exactly one scenario.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from conformance.bodies import decode_json
 from conformance.errors import TasksFileError
+
+# A tasks file lists ids; even thousands of them are far below this.
+MAX_TASKS_FILE_BYTES = 16 * 1024 * 1024
 
 STATUSES = ("PENDING", "IN_PROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED", "COMPLETED_WITH_WARNING", "SKIPPED")
 CANCELLABLE = "IN_PROGRESS"
@@ -52,11 +55,17 @@ def parse_task_option(text: str, flag_prefix: str = "--") -> tuple[str, str]:
 def load_tasks_file(path: Path) -> dict[str, list[str]]:
     """A JSON object mapping statuses to id lists, or such an object under a top-level "tasks" key."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_TASKS_FILE_BYTES + 1)
     except OSError as exc:
-        raise TasksFileError(f"cannot read tasks file {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TasksFileError(f"tasks file {path} is not JSON: {exc}") from None
+        raise TasksFileError(f"cannot read tasks file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_TASKS_FILE_BYTES:
+        raise TasksFileError(f"tasks file {path} is larger than {MAX_TASKS_FILE_BYTES} bytes")
+    # Depth-bounded: a 100k-deep file must be a usage error, not a RecursionError.
+    decoded = decode_json(raw)
+    if not decoded.ok:
+        raise TasksFileError(f"tasks file {path} is not JSON: {str(decoded.error).replace('the body', 'the file')}")
+    document = decoded.value
     if isinstance(document, dict) and isinstance(document.get("tasks"), dict):
         document = document["tasks"]
     if not isinstance(document, dict):

@@ -75,10 +75,16 @@ def test_replay_without_credentials_never_calls_a_failure_fixed(
 
 
 def test_replay_defaults_to_the_recorded_target(defective_reports: Path) -> None:
-    # The run's embedded server is gone: the recorded target does not answer.
-    completed = _replay(defective_reports, "--username", USER)
+    # Without credentials the recorded target is the default; the run's embedded server is gone.
+    completed = _replay(defective_reports, password=None)
     assert completed.returncode == 3, completed.stdout + completed.stderr
     assert "127.0.0.1" in completed.stderr
+
+
+def test_replay_with_credentials_needs_a_named_target(defective_reports: Path) -> None:
+    completed = _replay(defective_reports, "--username", USER)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "--base-url" in completed.stderr and "127.0.0.1" in completed.stderr
 
 
 def test_replay_of_an_unreachable_target(defective_reports: Path) -> None:
@@ -90,7 +96,8 @@ def test_scenario_findings_are_not_replayed(tmp_path: Path, reference_server: Ca
     write_reports(run_in_process("unknown-id-409", max_examples=20, seed=4), tmp_path)
     server = reference_server()
     completed = _replay(tmp_path, "--base-url", server.base_url, "--username", USER)
-    assert "not replayable (scenario): BEH-UNKNOWN-404" in completed.stdout
+    # The scenario is re-run against the new (correct) target: fixed, never sent to the recorded one.
+    assert "fixed: BEH-UNKNOWN-404 scenario against " + server.base_url in completed.stdout, completed.stdout
     assert not [r for r in _cancels(server) if "BEH" in r.path]
 
 
@@ -106,7 +113,6 @@ def test_replay_needs_a_report(tmp_path: Path) -> None:
         ("http://a:1/v1/tasks/x%2Fy?q=1", "http://a:1", "/v1/tasks/x%2Fy?q=1"),
         ("https://a/sddc/v1/tasks/x", "https://a/sddc", "/v1/tasks/x"),
         ("https://a/sddc/v1/tasks/x", None, "/sddc/v1/tasks/x"),
-        ("https://a/other/v1/tasks/x", "https://a/sddc/", "/other/v1/tasks/x"),
     ],
 )
 def test_recorded_urls_are_rebased(url: str, base: str | None, expected: str) -> None:

@@ -37,7 +37,7 @@ import click
 from click.core import ParameterSource
 
 from conformance import requirements
-from conformance.config.file import KEYS, BadValue, read_toml, validate_table
+from conformance.config.file import KEYS, MAX_FILE_BYTES, BadValue, loads_json, read_toml, validate_table
 from conformance.errors import ConfigError
 from conformance.files import default_report_dir
 from conformance.outcome import ExitCode
@@ -89,11 +89,14 @@ def load_fleet(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
     source = str(path)
     if path.suffix.lower() == ".json":
         try:
-            document: Any = json.loads(path.read_text(encoding="utf-8"))
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError(f"{source}: larger than {MAX_FILE_BYTES} bytes")
+        # Depth-bounded and UTF-8-checked: a hostile targets file is a usage error (exit 2).
+        document: Any = loads_json(raw, source)
         if isinstance(document, list):
             document = {"targets": document}
     else:

@@ -20,6 +20,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
+from rich.text import Text
+
+from conformance.text import clean_line
 
 # Plain mode prints one line per new activity at most this often, so CI logs stay short.
 PLAIN_INTERVAL = 2.0
@@ -47,7 +50,8 @@ def failures_so_far(session: Observed) -> int:
 
 
 def status_line(session: Observed, secrets: Iterable[str | None] = ()) -> str:
-    activity = redact(session.activity or "starting", secrets)
+    # Activity names task ids the target listed: no terminal controls.
+    activity = clean_line(redact(session.activity or "starting", secrets))
     return f"{activity} | {session.target.requests_sent} requests | {failures_so_far(session)} failures"
 
 
@@ -61,7 +65,8 @@ class _Display:
 
     def __rich__(self) -> Table:
         grid = Table.grid(padding=(0, 1))
-        grid.add_row(self.spinner, redact(self.session.activity or "starting", self.secrets))
+        # Text(), not a str: rich would read "[...]" in a target's task id as markup.
+        grid.add_row(self.spinner, Text(clean_line(redact(self.session.activity or "starting", self.secrets))))
         failures = failures_so_far(self.session)
         style = "bold red" if failures else "green"
         grid.add_row(

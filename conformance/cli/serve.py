@@ -4,27 +4,52 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
+from typing import Any
 
 import click
 
 from conformance.cli.group import cli, fail
-from conformance.outcome import ExitCode
+from conformance.outcome import ExitCode, exit_codes_epilog
+
+SERVE_EXIT_CODES = exit_codes_epilog(
+    {
+        ExitCode.OK: "stopped by Ctrl-C or SIGTERM",
+        ExitCode.USAGE_ERROR: "usage error: a bad option, the port is in use, a TLS file that cannot be loaded",
+    },
+    only=(ExitCode.OK, ExitCode.USAGE_ERROR),
+)
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@cli.command(epilog=SERVE_EXIT_CODES)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback prints a warning (the password guards cancels).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
 @click.option(
     "--state-file",
     type=click.Path(dir_okay=False),
-    help="Write base_url, credentials and task ids here (JSON, mode 0600).",
+    help="Write base_url, credentials and task ids here (JSON, mode 0600) "
+    "[default: state.json in a fresh private temporary directory, whose path is printed].",
 )
 @click.option("--request-log", type=click.Path(dir_okay=False), help="Append every request as a JSON line.")
 @click.option(
-    "--defect", "defects", multiple=True, metavar="NAME", help="Switch on a defect (see `sddc-conformance defects`)."
+    "--defect", "defects", multiple=True, metavar="NAME",
+    help="Switch on a defect or a variation (see `sddc-conformance defects`).",
 )
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False))
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Every answer waits this many milliseconds.")
+@click.option("--path-prefix", default="", metavar="/PREFIX",
+              help="Mount every route under this path, e.g. /sddc-api (requests outside it answer 404).")
+@click.option("--settle-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="async-cancel-* variations: how long a cancelled task keeps reading IN_PROGRESS.")
+@click.option("--backpressure-rate", type=click.FloatRange(min=0, min_open=True), default=40.0, show_default=True,
+              help="backpressure-429 variation: requests per second per client.")
+@click.option("--backpressure-burst", type=click.IntRange(min=1), default=50, show_default=True,
+              help="backpressure-429 variation: requests allowed at once.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
+              help="PEM certificate: serve HTTPS (with --tls-key). Clients need it, or its CA, as --ca-bundle.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
+              help="PEM private key of --tls-cert.")
 def serve(
     host: str,
     port: int,
@@ -33,25 +58,30 @@ def serve(
     defects: tuple[str, ...],
     tls_cert: str | None,
     tls_key: str | None,
+    **knobs: Any,
 ) -> None:
     """Run the reference SDDC Manager tasks service until interrupted."""
-    from conformance.reference import ReferenceConfig, serve_forever
+    from conformance.reference import PortInUse, ReferenceConfig, serve_forever
 
     if bool(tls_cert) != bool(tls_key):
         fail("--tls-cert and --tls-key go together", ExitCode.USAGE_ERROR)
     password = os.environ.get("SDDC_PASSWORD")
     try:
-        config = ReferenceConfig(defects=frozenset(defects))
+        config = ReferenceConfig(defects=frozenset(defects), **knobs)
         if password:
             config = dataclasses.replace(config, password=password)
     except ValueError as exc:
-        fail(str(exc), ExitCode.USAGE_ERROR)
+        fail(f"{_option_named(str(exc))}{exc}", ExitCode.USAGE_ERROR)
+    if state_file is None:
+        # The generated password must be retrievable, but never printed: a fresh 0700 directory
+        # keeps the 0600 state file private, and only its path is shown.
+        state_file = os.path.join(tempfile.mkdtemp(prefix="sddc-serve-"), "state.json")
 
     def ready(url: str) -> None:
         click.echo(f"reference SDDC Manager tasks service listening on {url}")
         click.echo(
             f"user: {config.username}; password: {'from SDDC_PASSWORD' if password else 'generated'}"
-            f"{f', written to {state_file}' if state_file else ''}"
+            f", written to {state_file} (mode 0600)"
         )
         click.echo("stop with Ctrl-C")
 
@@ -66,7 +96,15 @@ def serve(
             ssl_keyfile=tls_key,
             on_ready=ready,
         )
+    except PortInUse as exc:
+        fail(f"--port: {exc.strerror or exc}", ExitCode.USAGE_ERROR)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", ExitCode.USAGE_ERROR)
 
 
+def _option_named(message: str) -> str:
+    """ReferenceConfig names its fields (path_prefix must ...): prefix the flag that set it."""
+    for name in ("latency_ms", "path_prefix", "settle_seconds", "backpressure_rate", "backpressure_burst"):
+        if message.startswith(name):
+            return f"--{name.replace('_', '-')}: "
+    return ""

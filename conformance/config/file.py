@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.bodies import MAX_JSON_DEPTH, decode_json, json_depth
 from conformance.errors import ConfigError
+
+# Config and targets files are a few KiB; the cap keeps a wrong path (a disk image) cheap.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 FILE_NAME = "sddc-conformance.toml"
 PYPROJECT = "pyproject.toml"
@@ -228,11 +232,38 @@ class LoadedConfig:
 def read_toml(path: Path, source: str) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_FILE_BYTES} bytes")
+    return loads_toml(raw, source)
+
+
+def loads_toml(raw: bytes, source: str) -> dict[str, Any]:
+    """TOML from bytes: not UTF-8, invalid or nested too deeply is a ConfigError (exit 2), never a traceback."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    # tomllib recurses on nested inline arrays/tables; the bracket depth is measured first.
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise ConfigError(f"{source}: nested {depth} levels deep, over the limit of {MAX_JSON_DEPTH}")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to parse") from None
+
+
+def loads_json(raw: bytes, source: str) -> Any:
+    """User JSON (a targets file): depth-bounded, UTF-8, one-line ConfigError otherwise."""
+    decoded = decode_json(raw)
+    if not decoded.ok:
+        raise ConfigError(f"{source}: not valid JSON: {str(decoded.error).replace('the body', 'the file')}")
+    return decoded.value
 
 
 def load(path: Path, *, environ: Mapping[str, str] | None = None, display: str | None = None) -> LoadedConfig:
@@ -259,7 +290,7 @@ def discover(directory: Path) -> Path | None:
     if pyproject.is_file():
         try:
             document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
             # Someone else's broken pyproject.toml is not ours to report.
             return None
         tool = document.get("tool")

@@ -17,17 +17,23 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from conformance.bodies import decode_json
 from conformance.files import replace_atomically
 
 MANIFEST = "manifest.json"
+# What a run writes besides the manifest: the manifest pins exactly these, by name. Anything else
+# in a report directory (a planted file, a leftover, a symlink) is "added", never certified.
+ARTIFACTS = ("junit.xml", "findings.json", "report.html", "summary.md")
 SELF_DIGEST_FIELD = "self_sha256"
 _ZERO_DIGEST = "0" * 64
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -47,6 +53,8 @@ class Verification:
     missing: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
     manifest_problem: str | None = None
+    # Added entries that are symlinks: reported, never followed.
+    symlinks: tuple[str, ...] = ()
 
     @property
     def intact(self) -> bool:
@@ -56,7 +64,8 @@ class Verification:
         out = [f"manifest.json: {self.manifest_problem}"] if self.manifest_problem else []
         out += [f"changed: {name}" for name in self.changed]
         out += [f"missing: {name}" for name in self.missing]
-        out += [f"added: {name}" for name in self.added]
+        out += [f"added: {name}" + (" (symlink, not followed)" if name in self.symlinks else "")
+                for name in self.added]
         return out
 
 
@@ -66,30 +75,50 @@ class _Contents:
 
     manifest: bytes | None = None
     digests: dict[str, str] = field(default_factory=dict)
+    symlinks: set[str] = field(default_factory=set)
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a regular file, opened without following a symlink (O_NOFOLLOW)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
         for chunk in iter(lambda: handle.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
+def read_file(path: Path) -> bytes:
+    """A regular file's bytes; never through a symlink."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def _files(directory: Path) -> Iterator[tuple[str, Path]]:
-    for path in sorted(directory.rglob("*")):
-        if path.is_symlink() or path.is_file():
+    """Every entry under the directory that is not a directory, symlinks included, never followed."""
+    for root, dirs, names in os.walk(directory, followlinks=False):
+        here = Path(root)
+        # os.walk lists a symlink to a directory under dirs; it is an entry of its own, not a folder.
+        entries = [*names, *(d for d in dirs if (here / d).is_symlink())]
+        for name in entries:
+            path = here / name
             yield path.relative_to(directory).as_posix(), path
+    # os.walk order depends on the file system; callers sort.
 
 
-def artifact_digests(directory: Path) -> dict[str, str]:
-    """sha256 of every regular file under the directory except the manifest, by POSIX relative path."""
+def is_regular(path: Path) -> bool:
+    """lstat: a regular file, not a symlink to one."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def artifact_digests(directory: Path, names: Iterable[str] = ARTIFACTS) -> dict[str, str]:
+    """sha256 of the named artifacts this run wrote (never anything else found in the directory)."""
     # A symlink is never an artifact: hashing its target would vouch for a file outside the bundle.
-    return {
-        name: sha256_file(path)
-        for name, path in _files(directory)
-        if name != MANIFEST and not path.is_symlink()
-    }
+    return {name: sha256_file(directory / name) for name in names if is_regular(directory / name)}
 
 
 # -- manifest self digest --------------------------------------------------------------------------
@@ -105,10 +134,11 @@ def _dump(document: dict[str, Any]) -> bytes:
 
 
 def _manifest_problem(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    # Depth-bounded: a manifest nested 100k deep is "altered", not a RecursionError.
+    decoded = decode_json(raw)
+    if not decoded.ok:
         return None, "not valid JSON (altered)"
+    document = decoded.value
     if not isinstance(document, dict) or not isinstance(document.get("artifacts"), dict):
         return None, "has no artifact list (altered)"
     claimed = document.get(SELF_DIGEST_FIELD)
@@ -139,6 +169,7 @@ def _compare(contents: _Contents) -> Verification:
         missing=tuple(sorted(expected.keys() - actual.keys())),
         added=tuple(sorted(actual.keys() - expected.keys())),
         manifest_problem=problem,
+        symlinks=tuple(sorted(contents.symlinks)),
     )
 
 
@@ -146,13 +177,18 @@ def _compare(contents: _Contents) -> Verification:
 def _read_directory(directory: Path) -> _Contents:
     contents = _Contents()
     manifest = directory / MANIFEST
-    if manifest.is_file() and not manifest.is_symlink():
-        contents.manifest = manifest.read_bytes()
-    for name, path in _files(directory):
-        if name == MANIFEST:
+    if is_regular(manifest):
+        contents.manifest = read_file(manifest)
+    for name, path in sorted(_files(directory)):
+        if name == MANIFEST and contents.manifest is not None:
             continue
-        # A symlink counts as an added file whose content can never match a digest.
-        contents.digests[name] = "symlink" if path.is_symlink() else sha256_file(path)
+        if is_regular(path):
+            contents.digests[name] = sha256_file(path)
+        else:
+            # A symlink (or a FIFO, a socket) counts as added: its content can never match a digest.
+            contents.digests[name] = "symlink" if path.is_symlink() else "not a regular file"
+            if path.is_symlink():
+                contents.symlinks.add(name)
     return contents
 
 
@@ -232,7 +268,8 @@ def verify(path: Path) -> Verification:
 def make_bundle(directory: Path, output: Path) -> Path:
     """Pack a verified report directory into one reproducible .tar.gz under a single top-level folder."""
     result = verify(directory)
-    if not result.intact:
+    # Files the manifest does not list are left out (never packed); anything listed must match.
+    if result.changed or result.missing or result.manifest_problem:
         raise ValueError("the report directory does not match its manifest: " + "; ".join(result.lines()))
     directory = directory.resolve()
     output = output.resolve()
@@ -244,9 +281,10 @@ def make_bundle(directory: Path, output: Path) -> Path:
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz, tarfile.open(
         fileobj=gz, mode="w", format=tarfile.PAX_FORMAT
     ) as tar:
-        names = [MANIFEST, *sorted(artifact_digests(directory))]
+        listed = json.loads(read_file(directory / MANIFEST))["artifacts"]
+        names = [MANIFEST, *sorted(str(name) for name in listed)]
         for name in names:
-            data = (directory / name).read_bytes()
+            data = read_file(directory / name)
             info = tarfile.TarInfo(f"{root}/{name}")
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             info.uid = info.gid = 0

@@ -6,11 +6,17 @@ from collections.abc import Callable
 
 from conformance.model import Level, Outcome
 from conformance.outcome import RunResult
+from conformance.text import clean_line
 
 Echo = Callable[[str], None]
 
 
 def print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None) -> None:
+    # Reasons, summaries, the target URL and curl lines carry target text: one cleaned line each.
+    _print_summary(run, lambda text: echo(clean_line(text)), report_dir=report_dir)
+
+
+def _print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None) -> None:
     echo(f"sddc-conformance {run.suite_version} - fragment {run.fragment_version} - profile {run.profile}")
     target = f"{run.target_url} (embedded reference server)" if run.embedded_target else run.target_url
     echo(f"target: {target}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from conformance.model import Finding, Outcome
 from conformance.outcome import RequirementResult, RunResult
+from conformance.text import strip_controls
 
 RESPONSE_EXCERPT = 600
 
@@ -70,4 +71,5 @@ def finding_text(finding: Finding, *, excerpt: int = RESPONSE_EXCERPT) -> str:
                 lines.append("  " + response.excerpt(excerpt).replace("\n", "\n  "))
         elif exchange.error:
             lines.append(f"no response: {exchange.error}")
-    return scrub_userinfo("\n".join(lines))
+    # Target text (reason, body, echoed URL) goes to junit.xml and the console: no terminal controls.
+    return scrub_userinfo(strip_controls("\n".join(lines)))

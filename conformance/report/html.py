@@ -21,7 +21,7 @@ from conformance.report.evidence import (
     reported_failures,
     scrub_userinfo,
 )
-from conformance.text import public_url
+from conformance.text import public_url, strip_controls
 
 # Long enough to show the shape of a bad body, short enough that a 16 MiB one cannot bloat the page.
 BODY_EXCERPT = 2048
@@ -54,7 +54,8 @@ margin:10px 0}
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    # Escaping defuses markup, not terminal controls: a saved or `cat`-ed page must not carry ESC/bidi.
+    return html.escape(strip_controls(str(value)), quote=True)
 
 
 def _outcome_class(text: str) -> str:

@@ -35,8 +35,9 @@ def dependency_versions() -> dict[str, str | None]:
 
 
 def build_manifest(run: RunResult, directory: Path) -> dict[str, Any]:
+    # Only the artifacts this run wrote, by name; lstat, so a symlink is never measured through.
     artifacts = {
-        name: {"sha256": digest, "bytes": (directory / name).stat().st_size}
+        name: {"sha256": digest, "bytes": (directory / name).lstat().st_size}
         for name, digest in artifact_digests(directory).items()
     }
     return {

@@ -13,7 +13,7 @@ from pathlib import Path
 from conformance.files import replace_atomically
 from conformance.outcome import RequirementResult, RunResult
 from conformance.report.evidence import LABELS, WARN, label, label_counts, reported_failures
-from conformance.text import public_url
+from conformance.text import public_url, strip_controls
 
 # One line per row; a reader follows up in report.html.
 CELL_LIMIT = 160
@@ -22,7 +22,8 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&@:])")
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.split())
+    # Controls first: ESC, C1 and bidi overrides are not whitespace and survive split().
+    text = " ".join(strip_controls(text).split())
     return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
 
 

@@ -12,6 +12,7 @@
 #   SDDC_RUN_ARGS   extra arguments for `sddc-conformance run`, e.g. "--profile schema --strict"
 #   MOCK_LOG        the mock's output                   [mock.log]
 #   PYTHON          interpreter used to read the state file [python3]
+# state.json and mock.log are git-ignored (.gitignore), so a run inside a checkout leaves nothing untracked.
 set -euo pipefail
 
 REPORT_DIR="${REPORT_DIR:-reports/ci}"
