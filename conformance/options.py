@@ -41,6 +41,9 @@ class RunOptions:
     report_dir: Path | None = None
     # Reference-server defects for the embedded target (the suite's own tests and demos).
     defects: tuple[str, ...] = ()
+    # How the options are spelled where the user typed them ("--" for the CLI, "--sddc-" under
+    # pytest), so hints like "pass --task IN_PROGRESS=<id>" name an option that exists there.
+    flag_prefix: str = "--"
 
     def validate(self) -> RunOptions:
         if self.max_examples < 1:
@@ -55,7 +58,8 @@ class RunOptions:
             raise OptionsError("--concurrency must be between 2 and 32")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise OptionsError(f"--base-url {self.base_url!r} must start with http:// or https://")
-        if self.username and not self.password:
+        # A dry run sends nothing, so it needs no password.
+        if self.username and not self.password and not self.dry_run:
             raise OptionsError(
                 "--username needs a password: set SDDC_PASSWORD or pass --password-file "
                 "(a password is never taken from the command line)"
