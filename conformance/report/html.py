@@ -144,7 +144,7 @@ def _violations(finding: Finding) -> str:
     if len(finding.violations) == 1:
         # The heading already says it; only where in the body is new.
         path = finding.violations[0].path
-        return f'<p class="muted">at <code>{_e(path)}</code></p>' if path is not None else ""
+        return f'<p class="muted">JSON path: <code>{_e(path if path is not None else "(whole response)")}</code></p>'
     rows = "".join(
         f"<tr><td><code>{_e(v.path if v.path is not None else '(whole response)')}</code></td>"
         f"<td>{_e(v.message)}</td></tr>"
