@@ -96,11 +96,11 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
                 raise
     except SddcError as exc:
         kind = "internal error" if exc.exit_code is ExitCode.INTERNAL_ERROR else "error"
-        where = f"; partial reports in {kept[0]}" if kept else ""
+        where = f", reports in {kept[0]}" if kept else ""
         if isinstance(exc, Interrupted):
             _echo_err(f"sddc-conformance: interrupted: NO VERDICT{where}")
         elif isinstance(exc, TargetError):
-            _echo_err(f"sddc-conformance: NO VERDICT: {clean_line(str(exc))}{where}")
+            _echo_err(f"sddc-conformance: error: {clean_line(str(exc))}; NO VERDICT{where}")
         else:
             _echo_err(f"sddc-conformance: {kind}: {clean_line(str(exc))}")
         return int(exc.exit_code)
