@@ -41,13 +41,18 @@ class Recorder:
         self.explain: Callable[[str], str] = lambda reason: reason
         # Set when the request budget ran out: requirements that saw nothing say so.
         self.budget_exhausted: Callable[[], bool] = lambda: False
+        # Asked when a checked exchange answers 401/403: does a read-only request still get in?
+        # A bare recorder (replay, unit tests) judges the status like any other.
+        self.token_accepted: Callable[[], bool] = lambda: True
 
     def check(self, exchange: Exchange) -> list[Finding]:
         """Run every response check on one exchange of the cancel operation; return its failures."""
-        if exchange.response is not None and exchange.response.status in (401, 403):
+        if (exchange.response is not None and exchange.response.status in (401, 403)
+                and not self.token_accepted()):
             # Every exchange checked here carried the suite's own credentials (the AUTH-REQUIRED
-            # probes are recorded, not checked): the token stopped working mid-run and re-login
-            # could not help. That is no verdict about the cancel operation, not an undocumented status.
+            # probes are recorded, not checked), and a read-only request now gets 401/403 too: the
+            # token stopped working and re-login could not help. That says nothing about the
+            # cancel operation, so it is no verdict rather than an undocumented status.
             raise AuthenticationFailed(
                 f"the target refused the suite's token in the middle of the run "
                 f"({exchange.response.status} to {exchange.request.method} {exchange.purpose or 'a request'}): "

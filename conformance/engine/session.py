@@ -33,6 +33,9 @@ from conformance.requirements import catalogue
 from conformance.tasks import STATUSES, TaskPool, encode_id, normalise_status
 from conformance.text import clean_line
 
+# A target that answers 401 to some ids while the token works is judged for it; these probes tell
+# the two apart, and a handful is enough.
+MAX_TOKEN_PROBES = 3
 # Stale ids are named in one line: a few, then a count.
 STALE_IDS_SHOWN = 5
 
@@ -62,11 +65,20 @@ class SuiteSession:
     product: dict[str, str] | None = None
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
     provision: Any = None
+    _token_probes: int = 0
 
     @cached_property
     def rng(self) -> random.Random:
         """Randomness for scenario inputs, derived from the run's seed."""
         return random.Random(self.seed)
+
+    def token_accepted(self) -> bool:
+        """After a 401/403 mid-run: does a read-only request still get in? (a few probes per run)"""
+        if self._token_probes >= MAX_TOKEN_PROBES:
+            return True
+        self._token_probes += 1
+        exchange = self.target.send("GET", "/v1/tasks", purpose="token still accepted?", params={"pageSize": 1})
+        return exchange.response is None or exchange.response.status not in (401, 403)
 
     def out_of_budget(self) -> bool:
         """The request budget is spent (a test hit it, or nothing is left to send)."""
@@ -134,6 +146,7 @@ def open_session(options: RunOptions,
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
         session.recorder.explain = lambda reason: explain_not_run(session, reason)
         session.recorder.budget_exhausted = session.out_of_budget
+        session.recorder.token_accepted = session.token_accepted
         if not options.dry_run:
             try:
                 target.login()
