@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from conftest import TEST_PASSWORD
 
@@ -93,7 +93,7 @@ def test_not_run_reasons_name_the_pytest_option() -> None:
     from conformance.requirements.scenarios import NO_IN_PROGRESS
 
     class Pool:
-        given: dict[str, list[str]] = {}
+        given: ClassVar[dict[str, list[str]]] = {}
 
     class Options:
         flag_prefix = "--sddc-"

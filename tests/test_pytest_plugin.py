@@ -118,15 +118,15 @@ def test_user_tests_against_a_given_target(pytester: pytest.Pytester, reference_
     pytester.makeini(f"[pytest]\nsddc_base_url = {server.base_url}\nsddc_username = {server.config.username}\n"
                      f"sddc_tasks_file = state.json\nsddc_task =\n    SKIPPED={skipped}\n    FAILED={failed}\n"
                      "sddc_rate_limit = 500\n")
-    pytester.makepyfile(test_mine="""
+    pytester.makepyfile(test_mine=f"""
         def test_uses_the_ini_target(sddc_target, sddc_task_pool, sddc_session):
             assert sddc_target.base_url.startswith("http://127.0.0.1:")
             assert sddc_task_pool.given["IN_PROGRESS"]
-            assert "%s" in sddc_task_pool.given["SKIPPED"]
-            assert "%s" in sddc_task_pool.given["FAILED"]
+            assert "{skipped}" in sddc_task_pool.given["SKIPPED"]
+            assert "{failed}" in sddc_task_pool.given["FAILED"]
             assert sddc_session.options.rate_limit == 500
             assert sddc_target.cancel("unknown-id-here", purpose="t").response.status == 404
-    """ % (skipped, failed))
+    """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert any(r.method == "DELETE" for r in server.request_log)
 

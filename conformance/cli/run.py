@@ -24,7 +24,7 @@ from conformance.options import RunOptions
 from conformance.outcome import ExitCode, RunResult
 from conformance.report import write_reports
 from conformance.report.console import print_summary
-from conformance.text import clean_line
+from conformance.text import clean_line, public_url
 
 
 def _echo_err(text: str) -> None:
@@ -84,6 +84,11 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
 
                 print_plan(session, click.echo)
                 return int(ExitCode.OK)
+            if not quiet:
+                # First, before any progress line: what is being tested, and how to get it again.
+                where = " (embedded reference server)" if session.embedded else ""
+                click.echo(f"sddc-conformance: target {public_url(session.target.base_url)}{where}, profile "
+                           f"{options.profile}, seed {session.seed}, budget {options.max_requests} requests")
             try:
                 with progress(session, quiet=quiet, secrets=(options.token, options.password)):
                     run = execute(session)
