@@ -129,3 +129,20 @@ def test_mid_run_401_is_no_verdict_not_an_undocumented_status(exchange: Callable
     # The token still works: a 401 for one id is the target's answer, judged like any other.
     recorder.token_accepted = lambda: True
     assert recorder.check(exchange(status=401))
+
+
+def test_plain_pytest_reads_the_config_file_and_shows_short_failures(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.sddc-conformance]\nmax-examples = 5\nseed = 4\ndefect = ["plain-text-error"]\n', "utf-8")
+    environment = {k: v for k, v in os.environ.items() if k not in ("SDDC_PASSWORD", "SDDC_TOKEN")}
+    environment["PYTHONPATH"] = str(WORKTREE)
+    result = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--tb=short",
+                             "-p", "no:cacheprovider", "-p", "no:xdist"],
+                            capture_output=True, text=True, timeout=TIMEOUT, env=environment, cwd=tmp_path)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    # The target is named before the tests run, with the seed the file asked for.
+    assert "sddc-conformance: target embedded reference server http://127.0.0.1:" in out and "seed 4" in out
+    # The suite's own message, not a traceback through its internals.
+    assert "FAILED test_schema.py::test_generated_ids - SCH-ERROR-BODY: 404 body" in out
+    assert "_assert.py" not in out and "Traceback" not in out
