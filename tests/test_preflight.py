@@ -67,13 +67,20 @@ def test_task_in_another_status_moves_in_the_pool(reference_server: Callable[...
     from conformance.options import RunOptions
 
     server = reference_server()
-    in_progress = server.state_document()["tasks"]["IN_PROGRESS"][0]
+    tasks = server.state_document()["tasks"]
+    in_progress, successful = tasks["IN_PROGRESS"][0], tasks["SUCCESSFUL"][0]
     options = RunOptions(base_url=server.base_url, username="admin@local", password=TEST_PASSWORD,
-                         tasks={"SUCCESSFUL": [in_progress]}, profile=Profile.BEHAVIOR)
+                         tasks={"SUCCESSFUL": [in_progress], "IN_PROGRESS": [successful]},
+                         profile=Profile.BEHAVIOR)
     with open_session(options) as session:
-        assert session.pool.given.get("IN_PROGRESS") == [in_progress]
-        assert not session.pool.given.get("SUCCESSFUL")
-        assert any("handed over as SUCCESSFUL but reads IN_PROGRESS" in n for n in session.notes)
+        # Moved to the status it really has...
+        assert session.pool.given.get("SUCCESSFUL") == [successful]
+        assert not session.pool.given.get("IN_PROGRESS")
+        assert any(f"{successful} was handed over as IN_PROGRESS but reads SUCCESSFUL" in n for n in session.notes)
+        # ...except into IN_PROGRESS: nobody agreed to have that one cancelled.
+        assert session.pool.take_in_progress() is None and in_progress in session.pool.known_ids()
+        assert any(f"{in_progress} was handed over as SUCCESSFUL but reads IN_PROGRESS; not used" in n
+                   for n in session.notes)
 
 
 def test_dry_run_needs_no_credentials_and_sends_nothing(reference_server: Callable[..., Any]) -> None:

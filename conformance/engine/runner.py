@@ -130,9 +130,11 @@ def rerun_command(session: SuiteSession) -> tuple[str, tuple[str, ...]]:
             words += ["--username", options.username]
             notes.append("set SDDC_PASSWORD (the password is never put on a command line); for the curl "
                          "reproductions: " + token_recipe(session.target.base_url, options.username))
-        for status, ids in sorted(options.tasks.items()):
+        # The pool, not the options: the preflight moved tasks to the status they really have.
+        given = session.pool.given
+        for status, ids in sorted(given.items()):
             words += [f"--task={status}={task_id}" for task_id in ids]
-        if options.tasks.get("IN_PROGRESS"):
+        if given.get("IN_PROGRESS"):
             notes.append("this run cancelled its IN_PROGRESS tasks: hand over fresh ones")
         if session.target.base_url.split("://", 1)[-1].startswith(("127.0.0.1", "localhost", "[::1]")):
             notes.append("if the target is `sddc-conformance serve`, start it again first "

@@ -307,6 +307,13 @@ def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
         )
     for task_id, stated, real in moved:
         session.pool.given[stated].remove(task_id)
+        if real == "IN_PROGRESS":
+            # Handed over as something that must refuse a cancel: the user never agreed to have it
+            # cancelled, so it is only kept out of the generated ids, never used.
+            session.pool.existing.add(task_id)
+            session.note(f"task {clean_line(task_id)} was handed over as {stated} but reads {real}; not used "
+                         f"(only --task IN_PROGRESS=<id> tasks are ever cancelled)")
+            continue
         session.pool.given.setdefault(real, []).append(task_id)
         session.note(f"task {clean_line(task_id)} was handed over as {stated} but reads {real}; used as {real}")
 
