@@ -46,6 +46,9 @@ class RunOptions:
     defects: tuple[str, ...] = ()
     # An OpenAPI document whose Cancel Task is the contract (`run --spec`); None: the shipped fragment.
     spec: Path | None = None
+    # How the options are spelled where the user typed them ("--" for the CLI, "--sddc-" under
+    # pytest), so hints like "pass --task IN_PROGRESS=<id>" name an option that exists there.
+    flag_prefix: str = "--"
 
     def validate(self) -> RunOptions:
         if self.max_examples < 1:
@@ -62,7 +65,8 @@ class RunOptions:
             raise OptionsError(f"--base-url {self.base_url!r} must start with http:// or https://")
         if self.base_url is not None:
             _check_base_url(self.base_url)
-        if self.username and not self.password:
+        # A dry run sends nothing, so it needs no password.
+        if self.username and not self.password and not self.dry_run:
             raise OptionsError(
                 "--username needs a password: set SDDC_PASSWORD or pass --password-file "
                 "(a password is never taken from the command line)"

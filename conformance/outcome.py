@@ -56,6 +56,16 @@ def exit_codes_epilog(overrides: dict[ExitCode, str] | None = None,
     return "\b\nExit codes:\n" + "\n".join(lines) + "\n"
 
 
+def token_recipe(base_url: str, username: str) -> str:
+    """One shell line that puts a fresh token in SDDC_TOKEN; the password stays in SDDC_PASSWORD."""
+    user = username.replace("'", "").replace('"', "")
+    return (
+        f"export SDDC_TOKEN=$(curl -s -X POST {base_url}/v1/tokens -H 'Content-Type: application/json' "
+        f"-d '{{\"username\":\"{user}\",\"password\":\"'\"$SDDC_PASSWORD\"'\"}}' "
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"accessToken\"])')"
+    )
+
+
 class Verdict(enum.StrEnum):
     """The one word a run ends with; the console, every report and the exit code agree on it."""
 
@@ -146,6 +156,10 @@ class RunResult:
         """What was certified against: title, version, sha256 of the file as given, its name."""
         return {"title": self.contract_title, "version": self.contract_version, "sha256": self.contract_sha256,
                 "source": self.contract_source}
+    # The shell command that re-runs this run (same seed, profile and options; secrets as
+    # environment references), and how to get a token for it: shown in every report.
+    rerun: str | None = None
+    rerun_notes: tuple[str, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -225,6 +239,8 @@ class RunResult:
             "verdict": str(self.verdict),
             "headline": self.headline,
             "stopped": self.stopped,
+            "rerun": self.rerun,
+            "rerun_notes": list(self.rerun_notes),
             "counts": {str(o): self.count(o) for o in Outcome},
             "notes": list(self.notes),
             "requirements": [r.to_json() for r in self.results],

@@ -100,11 +100,18 @@ def sddc_session(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
 
 
 def _show_target(config: pytest.Config, session: SuiteSession) -> None:
+    import contextlib
+
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None:
         where = "embedded reference server " if session.embedded else ""
-        reporter.write_line(f"sddc-conformance: target {where}{session.target.base_url}, profile "
-                            f"{session.options.profile}, seed {session.seed}")
+        # Fixtures run under output capture: without this the line lands in the captured buffer.
+        hidden = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+        with hidden:
+            reporter.ensure_newline()
+            reporter.write_line(f"sddc-conformance: target {where}{session.target.base_url}, profile "
+                                f"{session.options.profile}, seed {session.seed}")
 
 
 def _write_reports(session: SuiteSession, report_dir: str) -> None:
@@ -201,6 +208,13 @@ def pytest_runtest_makereport(
     report = yield
     if not _is_conformance_item(item):
         return report
+    if report.failed and call.excinfo is not None and call.when == "call":
+        from conformance.suite._assert import ConformanceFailure
+
+        if call.excinfo.errisinstance(ConformanceFailure):
+            # The suite's own message (requirement, finding, curl) is the whole story; the stack
+            # of the suite's test function would only bury it.
+            report.longrepr = str(call.excinfo.value)
     running = _session(item.config)
     # A conformance failure is a ConformanceFailure (an AssertionError); anything else is the suite's own bug.
     if (
@@ -214,9 +228,16 @@ def pytest_runtest_makereport(
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    base = config.getoption("sddc_base_url", None)
+    from conformance.config.from_pytest import setting
+
+    try:
+        base = setting(config, "base_url")
+    except UsageError:
+        return None
     if base:
         return [f"sddc-conformance target: {base}"]
+    if any("conformance.suite" in str(arg) for arg in config.args):
+        return ["sddc-conformance target: the embedded reference server (no --sddc-base-url)"]
     return None
 
 

@@ -52,7 +52,10 @@ def failures_so_far(session: Observed) -> int:
 def status_line(session: Observed, secrets: Iterable[str | None] = ()) -> str:
     # Activity names task ids the target listed: no terminal controls.
     activity = clean_line(redact(session.activity or "starting", secrets))
-    return f"{activity} | {session.target.requests_sent} requests | {failures_so_far(session)} failures"
+    budget = getattr(getattr(session.target, "config", None), "max_requests", None)
+    # The budget is the most the run can send: a reader of a CI log sees how far along it is.
+    sent = f"{session.target.requests_sent}/{budget}" if budget else str(session.target.requests_sent)
+    return f"{activity} | {sent} requests | {failures_so_far(session)} failures"
 
 
 class _Display:

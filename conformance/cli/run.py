@@ -24,7 +24,7 @@ from conformance.options import RunOptions
 from conformance.outcome import ExitCode, RunResult
 from conformance.report import write_reports
 from conformance.report.console import print_summary
-from conformance.text import clean_line
+from conformance.text import clean_line, public_url
 
 
 def _echo_err(text: str) -> None:
@@ -40,11 +40,9 @@ def _write(run: RunResult, directory: Path) -> bool:
         return False
 
 
-def _stopped(session: SuiteSession, report_dir: Path, reason: str) -> None:
+def _stopped(session: SuiteSession, report_dir: Path, reason: str) -> bool:
     """Keep what the run saw before it stopped: reports that say NO VERDICT and why."""
-    partial = build_result(session, stopped=reason)
-    if _write(partial, report_dir):
-        _echo_err(f"sddc-conformance: partial reports (NO VERDICT) in {report_dir}")
+    return _write(build_result(session, stopped=reason), report_dir)
 
 
 def run_command(**params: Any) -> int:
@@ -69,33 +67,51 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
     if options.verify is False:
         _echo_err("sddc-conformance: warning: --insecure: the target's TLS certificate is not verified")
     session: SuiteSession | None = None
+    # Where the NO VERDICT reports of a stopped run went, for the one error line.
+    kept: list[Path] = []
+
+    def keep(stopped_session: SuiteSession, reason: str) -> None:
+        if report_dir is not None and _stopped(stopped_session, report_dir, reason):
+            kept.append(report_dir)
+
+    def before_start(stopped_session: SuiteSession, exc: TargetError) -> None:
+        keep(stopped_session, f"target: {clean_line(str(exc))}")
+
     try:
-        with interrupts_as_exceptions(), open_session(options) as session:
+        with interrupts_as_exceptions(), open_session(options, on_stopped=before_start) as session:
             if options.dry_run or report_dir is None:
                 from conformance.engine.plan import print_plan
 
                 print_plan(session, click.echo)
                 return int(ExitCode.OK)
+            if not quiet:
+                # First, before any progress line: what is being tested, and how to get it again.
+                where = " (embedded reference server)" if session.embedded else ""
+                click.echo(f"sddc-conformance: target {public_url(session.target.base_url)}{where}, profile "
+                           f"{options.profile}, seed {session.seed}, budget {options.max_requests} requests")
             try:
                 with progress(session, quiet=quiet, secrets=(options.token, options.password)):
                     run = execute(session)
             except TargetError as exc:
                 session.note(f"run stopped: {exc}")
-                _stopped(session, report_dir, f"target: {clean_line(str(exc))}")
+                keep(session, f"target: {clean_line(str(exc))}")
                 raise
             except Interrupted:
-                _stopped(session, report_dir, "interrupted")
+                keep(session, "interrupted")
                 raise
     except SddcError as exc:
         kind = "internal error" if exc.exit_code is ExitCode.INTERNAL_ERROR else "error"
+        where = f", reports in {kept[0]}" if kept else ""
         if isinstance(exc, Interrupted):
-            _echo_err("sddc-conformance: interrupted: NO VERDICT")
+            _echo_err(f"sddc-conformance: interrupted: NO VERDICT{where}")
+        elif isinstance(exc, TargetError):
+            _echo_err(f"sddc-conformance: error: {clean_line(str(exc))}; NO VERDICT{where}")
         else:
             _echo_err(f"sddc-conformance: {kind}: {clean_line(str(exc))}")
         return int(exc.exit_code)
     written = _write(run, report_dir)
     if quiet:
-        click.echo(f"{run.headline}: {run.requests_sent} requests, seed {run.seed}")
+        click.echo(f"{run.headline}: {run.requests_sent} requests in {run.duration_seconds:.1f} s, seed {run.seed}")
     else:
         print_summary(run, click.echo, report_dir=str(report_dir) if written else None)
     if not written:

@@ -38,14 +38,31 @@ _PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir", "spec")
 _NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit")
 
 
+_FILE_VALUES = pytest.StashKey[dict[str, Any]]()
+
+
+def file_values(config: pytest.Config) -> dict[str, Any]:
+    """sddc-conformance.toml (or pyproject's [tool.sddc-conformance]) of the rootdir, as `run` reads it."""
+    values = config.stash.get(_FILE_VALUES, None)
+    if values is None:
+        from conformance.config.file import load_for_run
+
+        loaded = load_for_run(None, cwd=config.rootpath)
+        values = dict(loaded.values) if loaded is not None else {}
+        config.stash[_FILE_VALUES] = values
+    return values
+
+
 def setting(config: pytest.Config, name: str) -> Any:
-    """An --sddc-* option, else its ini value, else None; ini numbers and paths converted."""
+    """An --sddc-* option, else its ini value, else the config file's, else None."""
     value = config.getoption(f"sddc_{name}", None)
     if value not in (None, [], False):
         return value
-    raw = config.getini(f"sddc_{name}")
+    raw = config.getini(f"sddc_{name}") if name in INI else None
     if raw in ("", [], False, None):
-        return value
+        # The same file `sddc-conformance run` reads in this directory: one configuration for both.
+        from_file = file_values(config).get(name.replace("_", "-"))
+        return value if from_file is None else from_file
     if name in _NUMBERS:
         convert: type[int] | type[float] = float if name in ("timeout", "rate_limit") else int
         try:
@@ -78,7 +95,8 @@ def options_from_pytest(config: pytest.Config) -> RunOptions:
                             names=("--sddc-insecure", "--sddc-ca-bundle"))
         return RunOptions(
             base_url=setting(config, "base_url"),
-            token=config.getoption("sddc_token", None) or os.environ.get("SDDC_TOKEN"),
+            token=config.getoption("sddc_token", None) or os.environ.get("SDDC_TOKEN")
+            or file_values(config).get("token"),
             username=username,
             password=password if username else None,
             tasks=tasks,
@@ -91,6 +109,13 @@ def options_from_pytest(config: pytest.Config) -> RunOptions:
             rate_limit=setting(config, "rate_limit"),
             verify=verify,
             spec=Path(setting(config, "spec")) if setting(config, "spec") else None,
+            strict=bool(setting(config, "strict")),
+            certify=bool(setting(config, "certify")),
+            allow_cancel_discovered=bool(setting(config, "allow_cancel_discovered")),
+            # NOT RUN hints then name --sddc-task, the option that exists under pytest.
+            flag_prefix="--sddc-",
+            # Demos and self-tests: the embedded server's defects, from the shared config file only.
+            defects=tuple(file_values(config).get("defect") or ()),
         ).validate()
     except UsageError:
         raise

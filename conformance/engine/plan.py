@@ -28,4 +28,16 @@ def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
 def plan_lines(requirement: requirements.Requirement, session: SuiteSession) -> list[str]:
     if requirement.plan is not None:
         return list(requirement.plan(session))
+    if requirement.id == "SCH-200-EMPTY" and not _cancels_a_task(session):
+        # Only a cancelled IN_PROGRESS task answers 200; a run that cancels none cannot show it.
+        return ["checks any 200 the run receives; none is expected (no IN_PROGRESS task is cancelled in this "
+                "run), so it is likely NOT RUN"]
     return ["checks every DELETE response the run receives"]
+
+
+def _cancels_a_task(session: SuiteSession) -> bool:
+    if not session.options.profile.includes(requirements.Profile.BEHAVIOR):
+        return False
+    pool = session.pool
+    return bool(pool.given.get("IN_PROGRESS") or session.provision is not None
+                or (pool.allow_cancel_discovered and session.options.discover))

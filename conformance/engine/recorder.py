@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from conformance import requirements
+from conformance.errors import AuthenticationFailed
 from conformance.model import Exchange, Finding, Level, Outcome, Requirement, Severity, Violation
 from conformance.outcome import RequirementResult
 from conformance.requirements.checks import CheckContext
@@ -35,9 +36,28 @@ class Recorder:
         self._lock = threading.Lock()
         self._tallies: dict[str, _Tally] = {r.id: _Tally() for r in requirements.catalogue()}
         self.exchanges = 0
+        # Turns a scenario's NOT RUN reason into the real cause (budget, tasks used up, the option
+        # spelled as where the user is); the session sets it, a bare recorder keeps reasons as given.
+        self.explain: Callable[[str], str] = lambda reason: reason
+        # Set when the request budget ran out: requirements that saw nothing say so.
+        self.budget_exhausted: Callable[[], bool] = lambda: False
+        # Asked when a checked exchange answers 401/403: does a read-only request still get in?
+        # A bare recorder (replay, unit tests) judges the status like any other.
+        self.token_accepted: Callable[[], bool] = lambda: True
 
     def check(self, exchange: Exchange) -> list[Finding]:
         """Run every response check on one exchange of the cancel operation; return its failures."""
+        if (exchange.response is not None and exchange.response.status in (401, 403)
+                and not self.token_accepted()):
+            # Every exchange checked here carried the suite's own credentials (the AUTH-REQUIRED
+            # probes are recorded, not checked), and a read-only request now gets 401/403 too: the
+            # token stopped working and re-login could not help. That says nothing about the
+            # cancel operation, so it is no verdict rather than an undocumented status.
+            raise AuthenticationFailed(
+                f"the target refused the suite's token in the middle of the run "
+                f"({exchange.response.status} to {exchange.request.method} {exchange.purpose or 'a request'}): "
+                "the token expired or was revoked; get a fresh one and run again"
+            )
         failed: list[Finding] = []
         for requirement in requirements.response_checks():
             violations = requirement.func(self.ctx, exchange)
@@ -61,6 +81,7 @@ class Recorder:
         return self._add(requirements.get(requirement_id), tuple(violations), exchange, summary)
 
     def not_run(self, requirement_id: str, reason: str) -> None:
+        reason = self.explain(reason)
         with self._lock:
             tally = self._tallies[requirement_id]
             if tally.not_run_reason is None:
@@ -123,7 +144,7 @@ class Recorder:
         with self._lock:
             for requirement in requirements.catalogue():
                 tally = self._tallies[requirement.id]
-                outcome, reason = _judge(requirement, tally, chosen)
+                outcome, reason = _judge(requirement, tally, chosen, self.budget_exhausted())
                 out.append(
                     RequirementResult(
                         requirement=requirement,
@@ -147,7 +168,8 @@ def _evaluations(n: int) -> str:
     return f"{n} evaluation{'s' if n != 1 else ''}"
 
 
-def _judge(requirement: Requirement, tally: _Tally, chosen: set[str] | None) -> tuple[Outcome, str]:
+def _judge(requirement: Requirement, tally: _Tally, chosen: set[str] | None,
+           budget_exhausted: bool = False) -> tuple[Outcome, str]:
     if chosen is not None and requirement.id not in chosen:
         return Outcome.SKIPPED, "not part of the selected profile"
     remarks = "".join(f"; {r}" for r in tally.remarks)
@@ -157,4 +179,6 @@ def _judge(requirement: Requirement, tally: _Tally, chosen: set[str] | None) -> 
         return Outcome.PASS, f"{_evaluations(tally.evaluations)}{remarks}"
     if tally.not_run_reason:
         return Outcome.NOT_RUN, tally.not_run_reason
-    return Outcome.NOT_RUN, "no exchange this requirement applies to was observed"
+    if budget_exhausted:
+        return Outcome.NOT_RUN, "request budget exhausted before a response this requirement applies to came back"
+    return Outcome.NOT_RUN, "no response this requirement applies to came back during the run"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shlex
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 import conformance
 from conformance.engine.session import SuiteSession
 from conformance.errors import Interrupted, SuiteCrashed, TargetError
-from conformance.outcome import RunResult
+from conformance.options import DEFAULT_MAX_REQUESTS, DEFAULT_TIMEOUT
+from conformance.outcome import RunResult, token_recipe
 from conformance.spec import load_fragment
 from conformance.text import clean_line
 
@@ -86,6 +88,7 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
     fragment = load_fragment()
     options = session.options
     contract = session.contract
+    rerun = rerun_command(session)
     return RunResult(
         suite_version=conformance.__version__,
         fragment_version=fragment.version,
@@ -112,7 +115,55 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
         contract_version=clean_line(contract.version),
         contract_sha256=contract.sha256,
         contract_source=None if contract is fragment else clean_line(contract.path.name),
+        rerun=rerun[0],
+        rerun_notes=rerun[1],
     )
+
+
+def rerun_command(session: SuiteSession) -> tuple[str, tuple[str, ...]]:
+    """The command that re-runs this run (same seed, profile, options) and what it needs first."""
+    options = session.options
+    words = ["sddc-conformance", "run"]
+    notes: list[str] = []
+    if session.embedded:
+        words += [f"--defect={d}" for d in options.defects]
+    else:
+        words += ["--base-url", options.base_url or session.target.base_url]
+        if options.token:
+            # The shell expands it: the value never appears in a report.
+            words.append('--token "${SDDC_TOKEN}"')
+            notes.append("set SDDC_TOKEN to a fresh token first")
+        elif options.username:
+            words += ["--username", options.username]
+            notes.append("set SDDC_PASSWORD (the password is never put on a command line); for the curl "
+                         "reproductions: " + token_recipe(session.target.base_url, options.username))
+        # The pool, not the options: the preflight moved tasks to the status they really have.
+        given = session.pool.given
+        for status, ids in sorted(given.items()):
+            words += [f"--task={status}={task_id}" for task_id in ids]
+        if given.get("IN_PROGRESS"):
+            notes.append("this run cancelled its IN_PROGRESS tasks: hand over fresh ones")
+        if session.target.base_url.split("://", 1)[-1].startswith(("127.0.0.1", "localhost", "[::1]")):
+            notes.append("if the target is `sddc-conformance serve`, start it again first "
+                         "(with the same --defect and --state-file)")
+    words += ["--profile", str(options.profile), "--seed", str(session.seed),
+              "--max-examples", str(options.max_examples)]
+    if options.max_requests is not None and options.max_requests != DEFAULT_MAX_REQUESTS:
+        words += ["--max-requests", str(options.max_requests)]
+    if options.rate_limit is not None:
+        words += ["--rate-limit", str(options.rate_limit)]
+    if options.timeout != DEFAULT_TIMEOUT:
+        words += ["--timeout", str(options.timeout)]
+    if options.verify is False:
+        words.append("--insecure")
+    elif isinstance(options.verify, str):
+        words += ["--ca-bundle", options.verify]
+    for flag, on in (("--discover", options.discover), ("--allow-cancel-discovered", options.allow_cancel_discovered),
+                     ("--strict", options.strict), ("--certify", options.certify)):
+        if on:
+            words.append(flag)
+    quoted = [w if w.startswith("--token ") else shlex.quote(w) for w in words]
+    return " ".join(quoted), tuple(notes)
 
 
 __all__ = ["SESSION_KEY", "SuiteCrashed", "TargetError", "build_result", "execute", "pytest_args", "session_of"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,13 +20,27 @@ from conformance.bodies import ensure_recursion_headroom
 from conformance.contract import run_contract
 from conformance.engine.recorder import Recorder
 from conformance.engine.target import Target, TargetConfig
-from conformance.errors import OptionsError, TargetError
-from conformance.model import Profile
+from conformance.errors import (
+    AuthenticationFailed,
+    NoVerdict,
+    OptionsError,
+    StaleTasks,
+    TargetError,
+    TargetUnreachable,
+)
+from conformance.model import Exchange, Profile
 from conformance.options import RunOptions
 from conformance.requirements import catalogue
 from conformance.requirements.checks import CheckContext
 from conformance.spec import Fragment, load_fragment
-from conformance.tasks import STATUSES, TaskPool, normalise_status
+from conformance.tasks import STATUSES, TaskPool, encode_id, normalise_status
+from conformance.text import clean_line
+
+# A target that answers 401 to some ids while the token works is judged for it; these probes tell
+# the two apart, and a handful is enough.
+MAX_TOKEN_PROBES = 3
+# Stale ids are named in one line: a few, then a count.
+STALE_IDS_SHOWN = 5
 
 
 @dataclass
@@ -55,11 +70,24 @@ class SuiteSession:
     provision: Any = None
     # The cancel operation's contract (--spec, else the shipped fragment): what every check reads.
     contract: Fragment = field(default_factory=load_fragment)
+    _token_probes: int = 0
 
     @cached_property
     def rng(self) -> random.Random:
         """Randomness for scenario inputs, derived from the run's seed."""
         return random.Random(self.seed)
+
+    def token_accepted(self) -> bool:
+        """After a 401/403 mid-run: does a read-only request still get in? (a few probes per run)"""
+        if self._token_probes >= MAX_TOKEN_PROBES:
+            return True
+        self._token_probes += 1
+        exchange = self.target.send("GET", "/v1/tasks", purpose="token still accepted?", params={"pageSize": 1})
+        return exchange.response is None or exchange.response.status not in (401, 403)
+
+    def out_of_budget(self) -> bool:
+        """The request budget is spent (a test hit it, or nothing is left to send)."""
+        return self.budget_exhausted or self.target.remaining() == 0
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -70,8 +98,13 @@ class SuiteSession:
 
 
 @contextmanager
-def open_session(options: RunOptions) -> Iterator[SuiteSession]:
-    """Start the embedded server when no target is given, log in, and build the task pool."""
+def open_session(options: RunOptions,
+                 on_stopped: Callable[[SuiteSession, NoVerdict], None] | None = None) -> Iterator[SuiteSession]:
+    """Start the embedded server when no target is given, log in, preflight, build the task pool.
+
+    `on_stopped` sees the session when the target cannot be judged before the run starts (a
+    refused token, an unreachable host), so the caller can keep NO VERDICT reports of it.
+    """
     options.validate()
     # Raised once, up front: Hypothesis warns when a test changes the limit while it runs.
     ensure_recursion_headroom()
@@ -121,14 +154,26 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
             contract=contract,
         )
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
+        session.recorder.explain = lambda reason: explain_not_run(session, reason)
+        session.recorder.budget_exhausted = session.out_of_budget
+        session.recorder.token_accepted = session.token_accepted
         if not options.dry_run:
-            target.login()
-            session.product = probe_product(session)
-            if options.discover:
-                discover(session)
-            elif server is None and options.profile.includes(Profile.SCHEMA):
-                # Fuzzing must not name a real task it was not handed: learn every id first.
-                discover(session, use=False)
+            try:
+                target.login()
+                # Before anything is judged: the user's mistakes (a refused token, stale task ids)
+                # end the run here with their own exit code instead of becoming findings.
+                preflight(session, check_tasks=server is None)
+                session.product = probe_product(session)
+                if options.discover:
+                    discover(session)
+                elif server is None and options.profile.includes(Profile.SCHEMA):
+                    # Fuzzing must not name a real task it was not handed: learn every id first.
+                    discover(session, use=False)
+            except BaseException as exc:
+                if isinstance(exc, NoVerdict) and on_stopped is not None:
+                    on_stopped(session, exc)
+                target.close()
+                raise
         try:
             yield session
         finally:
@@ -193,3 +238,109 @@ def probe_product(session: SuiteSession) -> dict[str, str] | None:
         if isinstance(value, str) and value:
             product[key] = value[:120]
     return product if "version" in product else None
+
+
+def preflight(session: SuiteSession, *, check_tasks: bool = True) -> None:
+    """Check the credentials are accepted and every handed-over task exists; nothing is judged.
+
+    Only read-only requests (GET), except when the target has no GET at all: then one DELETE of
+    a fresh random UUID (which names no task) shows whether the token is accepted.
+    """
+    target = session.target
+    base = target.base_url
+    listing = target.send("GET", "/v1/tasks", purpose="preflight: credentials accepted", params={"pageSize": 1})
+    status = _status_or_unreachable(listing, base)
+    has_listing = status == 200
+    if status not in (401, 403) and not has_listing and target.config.has_credentials:
+        # No listing: a random unknown id answers 404 when the token is good, 401/403 when not.
+        probe_id = str(uuid.uuid4())
+        probe = target.get_task(probe_id, purpose="preflight: credentials accepted")
+        status = _status_or_unreachable(probe, base)
+        if status in (404, 405, 501):
+            probe = target.cancel(encode_id(probe_id), purpose="preflight: credentials accepted (no GET)",
+                                  task_id=probe_id)
+            status = _status_or_unreachable(probe, base)
+    if status in (401, 403) and target.config.has_credentials:
+        raise AuthenticationFailed(_refused(session, status))
+    if check_tasks and session.pool.given:
+        _check_given_tasks(session, has_listing)
+
+
+def _status_or_unreachable(exchange: Exchange, base: str) -> int:
+    if exchange.response is None:
+        raise TargetUnreachable(f"cannot reach {base}: {clean_line(str(exchange.error or 'no answer'))}")
+    return exchange.response.status
+
+
+def _refused(session: SuiteSession, status: int) -> str:
+    config = session.target.config
+    if config.token:
+        return (f"the target refused the token ({status}): get a fresh one (POST /v1/tokens) and set "
+                "SDDC_TOKEN; nothing was judged")
+    return (f"the target refused the token it issued to user {config.username!r} ({status}): check the "
+            "user's role; nothing was judged")
+
+
+def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
+    """GET every handed-over task: unknown ids stop the run (exit 2); moved ones change status."""
+    missing: list[str] = []
+    moved: list[tuple[str, str, str]] = []
+    answered_200 = False
+    for stated, ids in list(session.pool.given.items()):
+        for task_id in list(ids):
+            exchange = session.target.get_task(task_id, purpose="preflight: handed-over task exists")
+            status = _status_or_unreachable(exchange, session.target.base_url)
+            if status in (405, 501):
+                session.note("the target has no GET /v1/tasks/{id}: the handed-over tasks were not checked")
+                return
+            if status == 404:
+                missing.append(task_id)
+                continue
+            if status != 200 or exchange.response is None or not exchange.response.json.ok:
+                continue
+            answered_200 = True
+            document = exchange.response.json.value
+            real = normalise_status(document.get("status")) if isinstance(document, dict) else None
+            if real in STATUSES and real != stated:
+                moved.append((task_id, stated, real))
+    if missing and not answered_200 and not has_listing:
+        # Every GET answered 404, the listing too: the target has no GET route, not stale tasks.
+        session.note("the target answers 404 to every GET: the handed-over tasks could not be checked")
+        return
+    if missing:
+        shown = ", ".join(clean_line(i) for i in missing[:STALE_IDS_SHOWN])
+        more = len(missing) - STALE_IDS_SHOWN
+        raise StaleTasks(
+            f"the target does not know {len(missing)} handed-over task id{'s' if len(missing) != 1 else ''} "
+            f"(GET answered 404): {shown}{f' and {more} more' if more > 0 else ''}; hand over current "
+            "ids (nothing was sent to cancel)"
+        )
+    for task_id, stated, real in moved:
+        session.pool.given[stated].remove(task_id)
+        if real == "IN_PROGRESS":
+            # Handed over as something that must refuse a cancel: the user never agreed to have it
+            # cancelled, so it is only kept out of the generated ids, never used.
+            session.pool.existing.add(task_id)
+            session.note(f"task {clean_line(task_id)} was handed over as {stated} but reads {real}; not used "
+                         f"(only --task IN_PROGRESS=<id> tasks are ever cancelled)")
+            continue
+        session.pool.given.setdefault(real, []).append(task_id)
+        session.note(f"task {clean_line(task_id)} was handed over as {stated} but reads {real}; used as {real}")
+
+
+def explain_not_run(session: SuiteSession, reason: str) -> str:
+    """A NOT RUN reason that states the real cause: budget, tasks used up, or the option to pass."""
+    if session.out_of_budget():
+        return f"request budget exhausted ({session.options.max_requests} requests): {reason}"
+    if "no IN_PROGRESS task given" in reason:
+        given = len(session.pool.given.get("IN_PROGRESS", []))
+        if given:
+            return (f"used up: {given} IN_PROGRESS task{'s' if given != 1 else ''} given, all used by "
+                    "earlier requirements; hand over more")
+        if session.provision is None:
+            # The scenarios name the CLI option; under pytest the option is --sddc-task.
+            return reason.replace("--task ", f"{session.options.flag_prefix}task ")
+    if "no task in a non-cancellable status given" in reason:
+        return reason.replace("--task ", f"{session.options.flag_prefix}task ").replace(
+            "--discover", f"{session.options.flag_prefix}discover")
+    return reason

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from conformance.model import Level, Outcome
 from conformance.outcome import RunResult
+from conformance.report.evidence import reproduce_lines, rerun_lines
 from conformance.text import clean_line
 
 Echo = Callable[[str], None]
@@ -47,12 +48,24 @@ def _print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None)
             for violation in finding.violations[1:6]:
                 echo(f"    {violation}")
             if finding.exchange is not None:
-                echo(f"    reproduce: {finding.exchange.request.as_curl()}")
+                lines = reproduce_lines(finding.exchange, run, result.requirement.id)
+                if len(lines) == 1:
+                    echo(f"    reproduce: {lines[0]}")
+                else:
+                    echo("    reproduce:")
+                    for line in lines:
+                        echo(f"      {line}")
     for note in run.notes:
         echo(f"note: {note}")
+    rerun = rerun_lines(run)
+    if rerun:
+        echo("")
+        echo("re-run (same seed and options):")
+        for line in rerun:
+            echo(f"  {line}")
     echo("")
     echo(
-        f"{run.verdict}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "
+        f"{run.headline}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "
         f"{run.count(Outcome.NOT_RUN)} not run; {run.requests_sent} requests in {run.duration_seconds:.1f} s; "
         f"seed {run.seed}"
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
-from conformance.model import Finding, Outcome
-from conformance.outcome import RequirementResult, RunResult
+from conformance.model import Exchange, Finding, Outcome
+from conformance.outcome import RequirementResult, RunResult, token_recipe
 from conformance.text import strip_controls
 
 RESPONSE_EXCERPT = 600
@@ -54,7 +55,57 @@ def reported_failures(result: RequirementResult) -> list[Finding]:
     return [f for f in result.findings if str(f.level) == "fail"]
 
 
-def finding_text(finding: Finding, *, excerpt: int = RESPONSE_EXCERPT) -> str:
+# Where the reproductions of an embedded run point: the embedded server is gone once the run ends,
+# `sddc-conformance serve --port SERVE_PORT` brings the same reference server (and defects) back.
+SERVE_PORT = 8484
+# Concurrent requests of the race reproduction (the suite sends a handful at once).
+RACE_PARALLEL = 8
+def verdict_line(run: RunResult) -> str:
+    """The one line every output starts its verdict with: the headline (verdict + what did not run)."""
+    return run.headline
+
+
+def _serve_base() -> str:
+    return f"http://127.0.0.1:{SERVE_PORT}"
+
+
+def serve_setup(run: RunResult) -> list[str]:
+    """How to bring an embedded run's target back for the curl reproductions."""
+    defects = "".join(f" --defect {shlex.quote(d)}" for d in run.defects)
+    return [
+        f"# the embedded server has stopped; start the same one: sddc-conformance serve --port {SERVE_PORT}{defects}"
+        " (with SDDC_PASSWORD set)",
+        "# then get a token: " + token_recipe(_serve_base(), "admin@local"),
+    ]
+
+
+def reproduce_lines(exchange: Exchange, run: RunResult | None, requirement_id: str = "") -> list[str]:
+    """Runnable shell lines that send the exchange's request again (secrets as ${SDDC_TOKEN})."""
+    curl = exchange.request.as_curl()
+    lines: list[str] = []
+    if run is not None and run.embedded_target:
+        base = run.target_url.rstrip("/")
+        curl = curl.replace(base, _serve_base())
+        lines += serve_setup(run)
+    if requirement_id == "BEH-RACE":
+        # One request shows nothing about a race: send the same cancel concurrently.
+        parallel = curl.replace("curl ", "curl -s -o /dev/null -w '%{http_code}\\n' ", 1)
+        lines.append(f"# {RACE_PARALLEL} concurrent cancels of one IN_PROGRESS task (use a fresh one): "
+                     "exactly one may answer 200")
+        lines.append(f"seq {RACE_PARALLEL} | xargs -P {RACE_PARALLEL} -I{{}} {parallel}")
+    else:
+        lines.append(curl)
+    return [scrub_userinfo(line) for line in lines]
+
+
+def rerun_lines(run: RunResult) -> list[str]:
+    """The re-run command and what it needs first; empty for a result without one."""
+    if not run.rerun:
+        return []
+    return [f"# {note}" for note in run.rerun_notes] + [run.rerun]
+
+
+def finding_text(finding: Finding, *, excerpt: int = RESPONSE_EXCERPT, run: RunResult | None = None) -> str:
     lines = [finding.summary]
     for violation in finding.violations:
         lines.append(f"  - {violation}")
@@ -62,7 +113,7 @@ def finding_text(finding: Finding, *, excerpt: int = RESPONSE_EXCERPT) -> str:
     if exchange is not None:
         if exchange.purpose:
             lines.append(f"request ({exchange.purpose}):")
-        lines.append(f"  {exchange.request.as_curl()}")
+        lines += [f"  {line}" for line in reproduce_lines(exchange, run, finding.requirement_id)]
         if exchange.response is not None:
             response = exchange.response
             ctype = response.content_type or "no Content-Type"

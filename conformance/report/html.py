@@ -13,12 +13,14 @@ from pathlib import Path
 
 from conformance.files import replace_atomically
 from conformance.model import Exchange, Finding, Level
-from conformance.outcome import RequirementResult, RunResult
+from conformance.outcome import RequirementResult, RunResult, Verdict
 from conformance.report.evidence import (
     LABELS,
     label,
     label_counts,
     reported_failures,
+    reproduce_lines,
+    rerun_lines,
     scrub_userinfo,
 )
 from conformance.text import public_url, strip_controls
@@ -33,7 +35,7 @@ background:#f6f7f9}
 main{max-width:1180px;margin:0 auto;padding:0 20px 40px}
 h1{font-size:22px;margin:20px 0 8px}h2{font-size:18px;margin:28px 0 10px}h3{font-size:15px;margin:16px 0 6px}
 .banner{padding:18px 20px;font-size:24px;font-weight:700;color:#fff}
-.banner.ok{background:#1e7b34}.banner.bad{background:#b3261e}
+.banner.ok{background:#1e7b34}.banner.bad{background:#b3261e}.banner.none{background:#8a6d00}
 .banner small{display:block;font-size:14px;font-weight:400;opacity:.9}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border:1px solid #d9dde3;padding:5px 8px;text-align:left;vertical-align:top}
@@ -43,6 +45,7 @@ border:1px solid #d9dde3}
 dl.meta dt{font-weight:600}dl.meta dd{margin:0;overflow-wrap:anywhere}
 .o{font-weight:700;white-space:nowrap}.o-PASS{color:#1e7b34}.o-FAIL{color:#b3261e}.o-WARN{color:#9a6700}
 .o-NOT-RUN{color:#5a6270}.o-SKIPPED{color:#8a919c}
+td.id,td.id code{white-space:nowrap;overflow-wrap:normal}
 pre{background:#101418;color:#e8eaed;padding:8px 10px;white-space:pre-wrap;overflow-wrap:anywhere;
 max-height:420px;overflow:auto;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
@@ -94,8 +97,9 @@ def _meta(run: RunResult) -> str:
 def _banner(run: RunResult) -> str:
     counts = label_counts(run)
     detail = ", ".join(f"{counts[name]} {name.lower()}" for name in LABELS if counts[name])
-    css = "ok" if run.conformant else "bad"
-    return f'<div class="banner {css}" id="verdict">{_e(run.verdict)}<small>{_e(detail)}</small></div>'
+    # NO VERDICT is amber, not red: nothing was found wrong with the target.
+    css = {Verdict.CONFORMANT: "ok", Verdict.NOT_CONFORMANT: "bad", Verdict.NO_VERDICT: "none"}[run.verdict]
+    return f'<div class="banner {css}" id="verdict">{_e(run.headline)}<small>{_e(detail)}</small></div>'
 
 
 def _requirement_row(result: RequirementResult, run: RunResult) -> str:
@@ -105,7 +109,7 @@ def _requirement_row(result: RequirementResult, run: RunResult) -> str:
     reason = result.reason + (f"; {notes} note{'s' if notes != 1 else ''}" if notes else "")
     anchor = f'<a href="#f-{_e(r.id)}">{_e(r.id)}</a>' if reported_failures(result) else _e(r.id)
     return (
-        f'<tr><td class="{_outcome_class(text)}">{_e(text)}</td><td><code>{anchor}</code></td>'
+        f'<tr><td class="{_outcome_class(text)}">{_e(text)}</td><td class="id"><code>{anchor}</code></td>'
         f"<td>{_e(r.severity)}</td><td>{_e(r.profile)}</td><td>{_e(r.title)}</td><td>{_e(reason)}</td></tr>"
     )
 
@@ -118,7 +122,7 @@ def _requirements_table(run: RunResult) -> str:
     )
 
 
-def _exchange(exchange: Exchange) -> str:
+def _exchange(exchange: Exchange, run: RunResult | None = None, requirement_id: str = "") -> str:
     request = exchange.request
     head = "\n".join([f"{request.method} {scrub_userinfo(request.url)}",
                       *(f"{name}: {value}" for name, value in request.headers.items())])
@@ -126,7 +130,7 @@ def _exchange(exchange: Exchange) -> str:
         f"<h4>Request{f' ({_e(exchange.purpose)})' if exchange.purpose else ''}</h4>",
         f'<pre class="request">{_e(head)}</pre>',
         "<h4>Reproduce</h4>",
-        f'<pre class="curl">{_e(scrub_userinfo(request.as_curl()))}</pre>',
+        f'<pre class="curl">{_e(chr(10).join(reproduce_lines(exchange, run, requirement_id)))}</pre>',
     ]
     response = exchange.response
     if response is not None:
@@ -141,6 +145,10 @@ def _exchange(exchange: Exchange) -> str:
 
 
 def _violations(finding: Finding) -> str:
+    if len(finding.violations) == 1:
+        # The heading already says it; only where in the body is new.
+        path = finding.violations[0].path
+        return f'<p class="muted">JSON path: <code>{_e(path if path is not None else "(whole response)")}</code></p>'
     rows = "".join(
         f"<tr><td><code>{_e(v.path if v.path is not None else '(whole response)')}</code></td>"
         f"<td>{_e(v.message)}</td></tr>"
@@ -149,8 +157,8 @@ def _violations(finding: Finding) -> str:
     return f"<table><thead><tr><th>JSON path</th><th>Violation</th></tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _finding(finding: Finding, warn: bool) -> str:
-    body = _exchange(finding.exchange) if finding.exchange is not None else ""
+def _finding(finding: Finding, warn: bool, run: RunResult | None = None) -> str:
+    body = _exchange(finding.exchange, run, finding.requirement_id) if finding.exchange is not None else ""
     return (
         f'<div class="finding{" warn" if warn else ""}"><h3>{_e(finding.summary)}</h3>'
         f"{_violations(finding)}{body}</div>"
@@ -168,12 +176,19 @@ def _failures(run: RunResult) -> Iterable[str]:
             f'<section class="failure" id="f-{_e(r.id)}">'
             f'<h2><span class="{_outcome_class(text)}">{_e(text)}</span> '
             f"{_e(r.id)} ({_e(r.severity)}): {_e(r.title)}</h2>"
-            f'<p class="muted">Seed: {_e(r.seed)}<br>{_e(result.reason)}; '
+            f'<p class="muted">Seed sentence: {_e(r.seed)}<br>{_e(result.reason)}; '
             f"{_e(len(findings))} distinct example(s) shown</p>"
         )
         for finding in findings:
-            yield _finding(finding, warn=text == "WARN")
+            yield _finding(finding, warn=text == "WARN", run=run)
         yield "</section>"
+
+
+def _rerun(run: RunResult) -> str:
+    lines = rerun_lines(run)
+    if not lines:
+        return ""
+    return f'<h2>Re-run</h2><pre class="rerun" id="rerun">{_e(chr(10).join(lines))}</pre>'
 
 
 def render_html(run: RunResult) -> str:
@@ -186,7 +201,7 @@ def render_html(run: RunResult) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(run.verdict)} - sddc-conformance report</title><style>{_CSS}</style></head><body>"
         f"{_banner(run)}<main><h1>SDDC Manager Cancel Task conformance</h1>{_meta(run)}"
-        f"<h2>Requirements</h2>{_requirements_table(run)}"
+        f"{_rerun(run)}<h2>Requirements</h2>{_requirements_table(run)}"
         f"{f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}"
         f'<h2>Failures</h2><div id="failures">{failures}</div>'
         "</main></body></html>\n"

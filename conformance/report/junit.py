@@ -27,9 +27,9 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
-def _evidence(result: RequirementResult) -> str:
+def _evidence(result: RequirementResult, run: RunResult | None = None) -> str:
     failures = reported_failures(result)
-    text = "\n\n".join(finding_text(f) for f in failures)
+    text = "\n\n".join(finding_text(f, run=run) for f in failures)
     unshown = result.failures - len(failures)
     if failures and unshown > 0:
         text += f"\n\n({unshown} more failing evaluations repeat these findings)"
@@ -48,9 +48,14 @@ def _case(result: RequirementResult, run: RunResult) -> TestCase:
     case = TestCase(
         f"{requirement.id}: {requirement.title}", classname=f"sddc-conformance.{requirement.profile}"
     )
-    evidence = _evidence(result)
+    evidence = _evidence(result, run)
     if _fails_the_run(result, run):
         message = f"{requirement.severity} {result.outcome}: {result.reason}"
+        failures = reported_failures(result)
+        if failures:
+            # CI shows only the message at a glance: lead with what was wrong, not just a count.
+            first = " | ".join(f.summary for f in failures[:2])
+            message = f"{requirement.severity} {result.outcome}: {first} ({result.reason})"
         failure = Failure(xml_text(message), type_=str(requirement.severity))
         failure.text = xml_text(f"{requirement.seed}\n\n{evidence}".rstrip())
         case.result = [failure]
@@ -80,6 +85,10 @@ def _suite(run: RunResult, profile: Profile) -> TestSuite:
         "profile": run.profile,
         "seed": str(run.seed),
         "verdict": run.verdict,
+        "headline": run.headline,
+        "duration_seconds": f"{run.duration_seconds:.3f}",
+        "requests_sent": str(run.requests_sent),
+        **({"rerun": run.rerun} if run.rerun else {}),
     }
     for name, value in properties.items():
         suite.add_property(name, xml_text(value))

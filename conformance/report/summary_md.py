@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 from conformance.files import replace_atomically
-from conformance.outcome import RequirementResult, RunResult
-from conformance.report.evidence import LABELS, WARN, label, label_counts, reported_failures
+from conformance.outcome import RequirementResult, RunResult, Verdict
+from conformance.report.evidence import LABELS, WARN, label, label_counts, reported_failures, rerun_lines
 from conformance.text import public_url, strip_controls
 
 # One line per row; a reader follows up in report.html.
@@ -52,9 +52,9 @@ def _row(result: RequirementResult, run: RunResult) -> str:
 
 def render_summary(run: RunResult) -> str:
     counts = label_counts(run)
-    icon = "✅" if run.conformant else "❌"
+    icon = {Verdict.CONFORMANT: "✅", Verdict.NOT_CONFORMANT: "❌", Verdict.NO_VERDICT: "⚠️"}[run.verdict]
     lines = [
-        f"## {icon} sddc-conformance: {run.verdict}",
+        f"## {icon} sddc-conformance: {escape(run.headline)}",
         "",
         " · ".join(f"**{counts[name]}** {name.lower()}" for name in LABELS),
         "",
@@ -74,6 +74,13 @@ def render_summary(run: RunResult) -> str:
             "|---|---|---|---|---|---|",
             *rows,
         ]
+    rerun = rerun_lines(run)
+    if rerun:
+        # A fenced block interprets nothing and copies straight into a shell; its fence is longer
+        # than any backtick run inside, so no id or URL can close it.
+        text = "\n".join(rerun)
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+        lines += ["", "Re-run with the same seed and options:", "", f"{fence}sh", text, fence]
     lines += ["", "Evidence, requests and curl reproductions: `report.html` and `findings.json`."]
     return "\n".join(lines) + "\n"
 

@@ -182,7 +182,8 @@ def _error_objects(value: Any) -> Iterator[tuple[list[Any], dict[str, Any], str]
     kind=Kind.RESPONSE,
     title="Error fields the seed does not list are allowed and reported as information",
     seed="Returns Error of type(s) */*",
-    source="docs/SOURCES.md#newer-build-error-fields: newer builds add label, remediationUrl and notifications to Error",
+    source="docs/SOURCES.md#newer-build-error-fields: newer builds add label, remediationUrl and notifications "
+    "to Error",
 )
 def error_extensions(ctx: CheckContext, exchange: Exchange) -> CheckResult:
     response = exchange.response

@@ -282,7 +282,8 @@ def racing_cancels(session: SuiteSession) -> None:
 
 @behavior("AUTH-REQUIRED", title="A cancel without a valid token is rejected (401/403) and cancels nothing",
           seed="Cancel a Task by ID, if it exists",
-          source="docs/SOURCES.md#authentication: SDDC Manager requires a bearer token from POST /v1/tokens; missing or bad tokens get 401",
+          source="docs/SOURCES.md#authentication: SDDC Manager requires a bearer token from POST /v1/tokens; "
+          "missing or bad tokens get 401",
           plan=lambda s: ["DELETE /v1/tasks/<random UUID> without a token, and with a forged one"
                           if s.target.config.has_credentials else "NOT RUN: the run has no credentials"])
 def auth_required(session: SuiteSession) -> None:

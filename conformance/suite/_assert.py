@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from conformance.engine.session import SuiteSession
+if TYPE_CHECKING:
+    from conformance.engine.session import SuiteSession
+
+
+class ConformanceFailure(AssertionError):
+    """The target broke a requirement: pytest shows this message, not the suite's own traceback."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def assert_requirements_held(session: SuiteSession, requirement_ids: Iterable[str]) -> None:
+    __tracebackhide__ = True
     failures = session.recorder.failures_for(requirement_ids)
     if not failures:
         return
@@ -16,4 +26,5 @@ def assert_requirements_held(session: SuiteSession, requirement_ids: Iterable[st
         lines.append(f"{finding.requirement_id}: {finding.summary}")
         if finding.exchange is not None:
             lines.append(f"    reproduce: {finding.exchange.request.as_curl()}")
-    raise AssertionError("conformance failures:\n" + "\n".join(lines))
+    # The first line is what pytest's short summary shows: make it the first finding itself.
+    raise ConformanceFailure("\n".join(lines))
