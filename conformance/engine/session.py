@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,8 +20,9 @@ from conformance.engine.recorder import Recorder
 from conformance.engine.target import Target, TargetConfig
 from conformance.errors import OptionsError, TargetError
 from conformance.model import Profile
-from conformance.options import RunOptions
+from conformance.options import DEFAULT_SETTLE_TIMEOUT, EMBEDDED_SETTLE_TIMEOUT, RunOptions
 from conformance.requirements import catalogue
+from conformance.requirements.scenarios import CancelLedger
 from conformance.tasks import STATUSES, TaskPool, normalise_status
 
 
@@ -50,6 +51,15 @@ class SuiteSession:
     product: dict[str, str] | None = None
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
     provision: Any = None
+    # How long a 200 cancel may take to read CANCELLED (RunOptions.settle_timeout, resolved).
+    settle_timeout: float = DEFAULT_SETTLE_TIMEOUT
+    # Injectable so the suite's own tests can poll without waiting on the wall clock.
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    # Settle times, touched tasks and their timelines (cancel mode, end-of-run reconciliation).
+    cancels: CancelLedger = field(default_factory=CancelLedger)
+    # BEH-STATEFUL: how often each rule of the state machine ran.
+    stateful_rules: dict[str, int] = field(default_factory=dict)
 
     @cached_property
     def rng(self) -> random.Random:
@@ -76,7 +86,9 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
             from conformance.reference import ReferenceConfig, ReferenceServer
 
             try:
-                config = ReferenceConfig(defects=frozenset(options.defects))
+                extra = ({} if options.reference_settle_seconds is None
+                         else {"settle_seconds": options.reference_settle_seconds})
+                config = ReferenceConfig(defects=frozenset(options.defects), **extra)
             except ValueError as exc:
                 raise OptionsError(f"--defect: {exc}") from None
             server = ReferenceServer(config).start()
@@ -109,6 +121,8 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
             seed=options.seed if options.seed is not None else random.randrange(2**32),
             embedded=server is not None,
             provision=server,
+            settle_timeout=(options.settle_timeout if options.settle_timeout is not None
+                            else EMBEDDED_SETTLE_TIMEOUT if server is not None else DEFAULT_SETTLE_TIMEOUT),
         )
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
         if not options.dry_run:
