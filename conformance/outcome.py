@@ -128,6 +128,10 @@ class RunResult:
     defects: tuple[str, ...] = ()
     # Why the run ended before it could judge (target went away, interrupted): NO VERDICT.
     stopped: str | None = None
+    # How the target cancels: {"mode": "synchronous"|"asynchronous"|None, "settle_seconds": float|None}.
+    cancel_mode: dict[str, Any] | None = None
+    # BEH-STATEFUL: how often each rule of the state machine ran.
+    stateful_rules: dict[str, int] | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -206,6 +210,8 @@ class RunResult:
             "verdict": str(self.verdict),
             "headline": self.headline,
             "stopped": self.stopped,
+            "cancel_mode": self.cancel_mode or {"mode": None, "settle_seconds": None},
+            "stateful_rules": dict(self.stateful_rules or {}),
             "counts": {str(o): self.count(o) for o in Outcome},
             "notes": list(self.notes),
             "requirements": [r.to_json() for r in self.results],

@@ -27,13 +27,14 @@ INI: dict[str, tuple[str, str]] = {
     "max_requests": ("string", "request budget of the whole run"),
     "rate_limit": ("string", "requests per second at most"),
     "timeout": ("string", "seconds per request"),
+    "settle_timeout": ("string", "seconds a 200 cancel may take to read CANCELLED"),
     "discover": ("bool", "list tasks through GET /v1/tasks"),
     "insecure": ("bool", "do not verify TLS certificates"),
     "ca_bundle": ("string", "CA bundle to verify the target's certificate"),
     "report_dir": ("string", "write the reports of a plain pytest run here"),
 }
 _PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir")
-_NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit")
+_NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit", "settle_timeout")
 
 
 def setting(config: pytest.Config, name: str) -> Any:
@@ -45,7 +46,7 @@ def setting(config: pytest.Config, name: str) -> Any:
     if raw in ("", [], False, None):
         return value
     if name in _NUMBERS:
-        convert: type[int] | type[float] = float if name in ("timeout", "rate_limit") else int
+        convert: type[int] | type[float] = float if name in ("timeout", "rate_limit", "settle_timeout") else int
         try:
             return convert(str(raw).strip())
         except ValueError:
@@ -87,6 +88,7 @@ def options_from_pytest(config: pytest.Config) -> RunOptions:
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             max_requests=setting(config, "max_requests"),
             rate_limit=setting(config, "rate_limit"),
+            settle_timeout=setting(config, "settle_timeout"),
             verify=verify,
         ).validate()
     except UsageError:

@@ -105,6 +105,8 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
         defects=tuple(options.defects),
         product=session.product,
         stopped=stopped,
+        cancel_mode=session.cancels.mode(),
+        stateful_rules=dict(session.stateful_rules),
     )
 
 

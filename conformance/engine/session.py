@@ -6,6 +6,7 @@ There is no module-global session: the runner hands its session to pytest throug
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -86,9 +87,9 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
             from conformance.reference import ReferenceConfig, ReferenceServer
 
             try:
-                extra = ({} if options.reference_settle_seconds is None
-                         else {"settle_seconds": options.reference_settle_seconds})
-                config = ReferenceConfig(defects=frozenset(options.defects), **extra)
+                config = ReferenceConfig(defects=frozenset(options.defects))
+                if options.reference_settle_seconds is not None:
+                    config = dataclasses.replace(config, settle_seconds=options.reference_settle_seconds)
             except ValueError as exc:
                 raise OptionsError(f"--defect: {exc}") from None
             server = ReferenceServer(config).start()

@@ -44,6 +44,10 @@ def print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None) 
                 echo(f"    reproduce: {finding.exchange.request.as_curl()}")
     for note in run.notes:
         echo(f"note: {note}")
+    mode = (run.cancel_mode or {}).get("mode")
+    if mode is not None:
+        settle = (run.cancel_mode or {}).get("settle_seconds")
+        echo(f"cancel mode: {mode}" + (f" (settled in up to {settle:.2f} s)" if settle is not None else ""))
     echo("")
     echo(
         f"{run.verdict}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "
