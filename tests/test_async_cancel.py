@@ -191,16 +191,50 @@ def test_sync_default_reports_the_synchronous_mode_and_every_stateful_rule(run_w
     assert run.to_json()["cancel_mode"]["mode"] == "synchronous"
 
 
-def test_finished_task_is_never_sent_a_delete(run_with: Any) -> None:
-    run, session = run_with("task-finishes-before-use")
-    first = session.provision.service.request_log if hasattr(session.provision, "service") else None
-    assert first is None or first  # the server keeps a log; the decisive part is below
-    finished = [n for n in run.notes if "between its precondition read and the cancel" in n
-                or "reads SUCCESSFUL; not used" in n]
-    assert finished, run.notes
+def test_finished_task_is_never_sent_a_delete_once_seen_finished() -> None:
+    options = RunOptions(defects=("task-finishes-before-use",), seed=1, max_examples=5, profile=Profile.BEHAVIOR,
+                         settle_timeout=2.0)
+    with open_session(options) as session:
+        finishing = session.provision.service.finishes_on_read
+        run = execute(session)
+        log = [r for r in session.provision.request_log if r.task_id == finishing]
+    assert run.conformant and failed(run) == set()
+    seen = next(i for i, r in enumerate(log) if r.method == "GET" and r.task_status_before == "SUCCESSFUL")
+    assert [r for r in log[seen:] if r.method == "DELETE"] == []
+    assert any(finishing in note for note in run.notes)
 
 
 def test_every_uncancellable_task_gives_an_actionable_not_run() -> None:
     ledger = CancelLedger(uncancellable=["a"])
     reason = scenarios.no_task_reason(SimpleNamespace(cancels=ledger))  # type: ignore[arg-type]
     assert "isCancellable:false" in reason and "--task IN_PROGRESS=<id>" in reason
+
+
+def test_settle_timeout_reaches_the_options_from_the_command_line_and_is_validated() -> None:
+    from conformance.config.from_click import build_options
+    from conformance.errors import OptionsError
+
+    assert build_options({"settle_timeout": 12.5}, environ={}).settle_timeout == 12.5
+    assert build_options({}, environ={}).settle_timeout is None
+    with pytest.raises(OptionsError, match="--settle-timeout"):
+        RunOptions(settle_timeout=-1).validate()
+
+
+def test_embedded_runs_default_to_the_short_window_and_real_targets_to_30_s() -> None:
+    from conformance.options import DEFAULT_SETTLE_TIMEOUT, EMBEDDED_SETTLE_TIMEOUT
+
+    with open_session(RunOptions(dry_run=True)) as session:
+        assert session.settle_timeout == EMBEDDED_SETTLE_TIMEOUT
+    with open_session(RunOptions(dry_run=True, settle_timeout=7.0)) as session:
+        assert session.settle_timeout == 7.0
+    assert DEFAULT_SETTLE_TIMEOUT == 30.0
+
+
+def test_stateful_is_not_run_unless_every_rule_ran(monkeypatch: pytest.MonkeyPatch, run_with: Any) -> None:
+    # A rule the machine never runs (here: one it does not have) must turn BEH-STATEFUL into NOT RUN.
+    monkeypatch.setattr(stateful, "RULES", (*stateful.RULES, "cancel_on_tuesdays"))
+    run, session = run_with("minimal-error")
+    result = next(r for r in run.results if r.requirement.id == "BEH-STATEFUL")
+    assert result.outcome is Outcome.NOT_RUN
+    assert "never ran cancel_on_tuesdays" in result.reason
+    assert session.stateful_rules["cancel_on_tuesdays"] == 0 and session.stateful_rules["read_task"] > 0
