@@ -19,6 +19,12 @@ DEFAULT_MAX_EXAMPLES = 150
 DEFAULT_MAX_REQUESTS = 1000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 4
+# How long a 200 cancel may take to read CANCELLED. Appliances cancel asynchronously ("the
+# operation may return before the task is canceled"): 30 s covers a task service that stops a
+# workflow between two steps, and bounds a run against one that never settles (docs/DESIGN.md).
+DEFAULT_SETTLE_TIMEOUT = 30.0
+# The embedded reference server settles in ReferenceConfig.settle_seconds (1 s): 5 s is ample.
+EMBEDDED_SETTLE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,10 @@ class RunOptions:
     # How the options are spelled where the user typed them ("--" for the CLI, "--sddc-" under
     # pytest), so hints like "pass --task IN_PROGRESS=<id>" name an option that exists there.
     flag_prefix: str = "--"
+    # Seconds a 200 cancel may take to read CANCELLED; None: 30 s (5 s for the embedded server).
+    settle_timeout: float | None = None
+    # The embedded server's settle time for its async-cancel-* entries (the suite's own tests).
+    reference_settle_seconds: float | None = None
 
     def validate(self) -> RunOptions:
         if self.max_examples < 1:
@@ -59,6 +69,8 @@ class RunOptions:
             raise OptionsError("--rate-limit must be a positive number of requests per second")
         if self.timeout <= 0:
             raise OptionsError("--timeout must be a positive number of seconds")
+        if self.settle_timeout is not None and not 0 <= self.settle_timeout <= 3600:
+            raise OptionsError("--settle-timeout must be between 0 and 3600 seconds")
         if not 2 <= self.concurrency <= 32:
             raise OptionsError("--concurrency must be between 2 and 32")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):

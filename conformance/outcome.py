@@ -160,6 +160,10 @@ class RunResult:
     # environment references), and how to get a token for it: shown in every report.
     rerun: str | None = None
     rerun_notes: tuple[str, ...] = ()
+    # How the target cancels: {"mode": "synchronous"|"asynchronous"|None, "settle_seconds": float|None}.
+    cancel_mode: dict[str, Any] | None = None
+    # BEH-STATEFUL: how often each rule of the state machine ran.
+    stateful_rules: dict[str, int] | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -241,6 +245,8 @@ class RunResult:
             "stopped": self.stopped,
             "rerun": self.rerun,
             "rerun_notes": list(self.rerun_notes),
+            "cancel_mode": self.cancel_mode or {"mode": None, "settle_seconds": None},
+            "stateful_rules": dict(self.stateful_rules or {}),
             "counts": {str(o): self.count(o) for o in Outcome},
             "notes": list(self.notes),
             "requirements": [r.to_json() for r in self.results],

@@ -47,6 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sddc-ca-bundle", help="CA bundle to verify the target's certificate")
     group.addoption("--sddc-timeout", type=float, default=None, help=f"default: {DEFAULT_TIMEOUT}")
     group.addoption("--sddc-max-requests", type=int, default=None)
+    group.addoption("--sddc-settle-timeout", type=float, default=None,
+                    help="seconds a 200 cancel may take to read CANCELLED (default: 30; 5 embedded)")
     group.addoption("--sddc-rate-limit", type=float, default=None, help="requests per second at most")
     group.addoption("--sddc-spec", help="OpenAPI document whose Cancel Task is the contract (default: the shipped one)")
     group.addoption("--sddc-report-dir", help="also write the run's reports (junit, findings.json, html) here")

@@ -179,6 +179,10 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
     "--max-requests", type=click.IntRange(min=1), default=None, help="Request budget of the whole run [default: 1000]."
 )
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second at most.")
+@click.option(
+    "--settle-timeout", type=click.FloatRange(min=0, max=3600), default=None,
+    help="Seconds a 200 cancel may take to read CANCELLED [default: 30; 5 for the embedded server].",
+)
 @connection_options
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
 @click.option(

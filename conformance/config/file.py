@@ -133,6 +133,8 @@ KEYS: dict[str, Key] = {
         Key("max-requests", "max_requests", _whole(1), example="300", help="request budget of the whole run"),
         Key("rate-limit", "rate_limit", _positive, example="5", help="requests per second at most"),
         Key("timeout", "timeout", _positive, example="10", help="seconds per request"),
+        Key("settle-timeout", "settle_timeout", _positive, example="30",
+            help="seconds a 200 cancel may take to read CANCELLED"),
         Key("ca-bundle", "ca_bundle", _path, path=True, example='"sddc-ca.pem"',
             help="CA bundle to verify the target's TLS certificate"),
         Key("insecure", "insecure", _flag, example="false", help="do not verify TLS certificates"),

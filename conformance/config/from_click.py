@@ -34,6 +34,7 @@ def build_options(params: Mapping[str, Any], environ: Mapping[str, str] | None =
         max_requests=params.get("max_requests") or DEFAULT_MAX_REQUESTS,
         rate_limit=params.get("rate_limit"),
         timeout=params.get("timeout") or 10.0,
+        settle_timeout=params.get("settle_timeout"),
         verify=verify,
         strict=bool(params.get("strict")),
         certify=bool(params.get("certify")),

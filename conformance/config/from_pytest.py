@@ -28,6 +28,7 @@ INI: dict[str, tuple[str, str]] = {
     "max_requests": ("string", "request budget of the whole run"),
     "rate_limit": ("string", "requests per second at most"),
     "timeout": ("string", "seconds per request"),
+    "settle_timeout": ("string", "seconds a 200 cancel may take to read CANCELLED"),
     "discover": ("bool", "list tasks through GET /v1/tasks"),
     "insecure": ("bool", "do not verify TLS certificates"),
     "ca_bundle": ("string", "CA bundle to verify the target's certificate"),
@@ -35,7 +36,7 @@ INI: dict[str, tuple[str, str]] = {
     "spec": ("string", "OpenAPI document whose Cancel Task is the contract"),
 }
 _PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir", "spec")
-_NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit")
+_NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit", "settle_timeout")
 
 
 _FILE_VALUES = pytest.StashKey[dict[str, Any]]()
@@ -64,7 +65,7 @@ def setting(config: pytest.Config, name: str) -> Any:
         from_file = file_values(config).get(name.replace("_", "-"))
         return value if from_file is None else from_file
     if name in _NUMBERS:
-        convert: type[int] | type[float] = float if name in ("timeout", "rate_limit") else int
+        convert: type[int] | type[float] = float if name in ("timeout", "rate_limit", "settle_timeout") else int
         try:
             return convert(str(raw).strip())
         except ValueError:
@@ -107,6 +108,7 @@ def options_from_pytest(config: pytest.Config) -> RunOptions:
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             max_requests=setting(config, "max_requests"),
             rate_limit=setting(config, "rate_limit"),
+            settle_timeout=setting(config, "settle_timeout"),
             verify=verify,
             spec=Path(setting(config, "spec")) if setting(config, "spec") else None,
             strict=bool(setting(config, "strict")),

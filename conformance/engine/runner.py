@@ -117,6 +117,8 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
         contract_source=None if contract is fragment else clean_line(contract.path.name),
         rerun=rerun[0],
         rerun_notes=rerun[1],
+        cancel_mode=session.cancels.mode(),
+        stateful_rules=dict(session.stateful_rules),
     )
 
 

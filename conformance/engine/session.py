@@ -6,6 +6,7 @@ There is no module-global session: the runner hands its session to pytest throug
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import uuid
@@ -29,9 +30,10 @@ from conformance.errors import (
     TargetUnreachable,
 )
 from conformance.model import Exchange, Profile
-from conformance.options import RunOptions
+from conformance.options import DEFAULT_SETTLE_TIMEOUT, EMBEDDED_SETTLE_TIMEOUT, RunOptions
 from conformance.requirements import catalogue
 from conformance.requirements.checks import CheckContext
+from conformance.requirements.scenarios import CancelLedger
 from conformance.spec import Fragment, load_fragment
 from conformance.tasks import STATUSES, TaskPool, encode_id, normalise_status
 from conformance.text import clean_line
@@ -71,6 +73,15 @@ class SuiteSession:
     # The cancel operation's contract (--spec, else the shipped fragment): what every check reads.
     contract: Fragment = field(default_factory=load_fragment)
     _token_probes: int = 0
+    # How long a 200 cancel may take to read CANCELLED (RunOptions.settle_timeout, resolved).
+    settle_timeout: float = DEFAULT_SETTLE_TIMEOUT
+    # Injectable so the suite's own tests can poll without waiting on the wall clock.
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    # Settle times, touched tasks and their timelines (cancel mode, end-of-run reconciliation).
+    cancels: CancelLedger = field(default_factory=CancelLedger)
+    # BEH-STATEFUL: how often each rule of the state machine ran.
+    stateful_rules: dict[str, int] = field(default_factory=dict)
 
     @cached_property
     def rng(self) -> random.Random:
@@ -118,6 +129,8 @@ def open_session(options: RunOptions,
 
             try:
                 config = ReferenceConfig(defects=frozenset(options.defects))
+                if options.reference_settle_seconds is not None:
+                    config = dataclasses.replace(config, settle_seconds=options.reference_settle_seconds)
             except ValueError as exc:
                 raise OptionsError(f"--defect: {exc}") from None
             server = ReferenceServer(config).start()
@@ -152,6 +165,8 @@ def open_session(options: RunOptions,
             embedded=server is not None,
             provision=server,
             contract=contract,
+            settle_timeout=(options.settle_timeout if options.settle_timeout is not None
+                            else EMBEDDED_SETTLE_TIMEOUT if server is not None else DEFAULT_SETTLE_TIMEOUT),
         )
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
         session.recorder.explain = lambda reason: explain_not_run(session, reason)

@@ -63,6 +63,10 @@ def _print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None)
         echo("re-run (same seed and options):")
         for line in rerun:
             echo(f"  {line}")
+    mode = (run.cancel_mode or {}).get("mode")
+    if mode is not None:
+        settle = (run.cancel_mode or {}).get("settle_seconds")
+        echo(f"cancel mode: {mode}" + (f" (settled in up to {settle:.2f} s)" if settle is not None else ""))
     echo("")
     echo(
         f"{run.headline}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "

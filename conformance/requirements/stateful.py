@@ -1,26 +1,45 @@
 """BEH-STATEFUL: a Hypothesis state machine interleaves cancels and reads against a model.
 
 The model starts from what the target says (GET) about each tracked task, so every example
-continues from the server's real state instead of assuming a reset between examples. On a
-mismatch the violation is recorded with the steps that led to it and the model re-reads the
-task; nothing is shrunk, since shrinking would re-send requests to a server that keeps state.
+continues from the server's real state instead of assuming a reset between examples. A task
+cancelled with 200 is "pending-cancel" in the model until it reads CANCELLED: it may read
+IN_PROGRESS meanwhile (asynchronous targets), a repeat cancel may answer 200 or 409, and it must
+read CANCELLED within the settle window. On a mismatch the violation is recorded with the steps
+that led to it and the model re-reads the task; nothing is shrunk, since shrinking would re-send
+requests to a server that keeps state.
+
+Examples are random but drawn from the run's seed. Passing evaluations are committed only when
+every rule ran at least once: a machine that never cancelled a non-cancellable task (say) has not
+shown what BEH-STATEFUL claims, and is reported NOT RUN with the rules it missed.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import TYPE_CHECKING
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from conformance.model import Exchange, Violation
 from conformance.requirements.scenarios import (
     FINAL,
     acquire_in_progress,
+    await_cancelled,
     behavior,
     cancel,
+    no_task_reason,
     read,
+    reconcile,
+    settle_violation,
     status_of,
     unknown_ids,
 )
@@ -31,36 +50,70 @@ if TYPE_CHECKING:
 
 RID = "BEH-STATEFUL"
 UNKNOWN = "UNKNOWN"
+PENDING_CANCEL = "PENDING_CANCEL"
 HISTORY = 8
+STEPS = 20
+RULES = ("cancel_in_progress", "cancel_not_cancellable", "cancel_unknown", "read_task")
 
 
-def expected_cancel_status(model_status: str) -> int:
+def expected_cancel_status(model_status: str) -> frozenset[int]:
     if model_status == UNKNOWN:
-        return 404
-    return 200 if model_status == CANCELLABLE else 409
+        return frozenset({404})
+    if model_status == CANCELLABLE:
+        return frozenset({200})
+    if model_status == PENDING_CANCEL:
+        # "Multiple cancel requests will be treated as a single cancelation request."
+        return frozenset({200, 409})
+    return frozenset({409})
 
 
-def build_machine(session: SuiteSession, tracked: dict[str, str], can_read: bool) -> type[RuleBasedStateMachine]:
-    # Insertion order (by role), not the ids themselves: the same seed then walks the same steps.
-    ids = list(tracked)
+def read_matches(model_status: str, status: str | None, http_status: int | None, *, overdue: bool) -> bool:
+    """Whether a read agrees with the model (status None: the GET gave no task status)."""
+    if model_status == UNKNOWN:
+        return http_status == 404
+    if status == model_status:
+        return True
+    if model_status == PENDING_CANCEL:
+        return status == CANCELLED or (status == CANCELLABLE and not overdue)
+    # Real IN_PROGRESS tasks finish on their own and PENDING ones start: not a defect.
+    return (model_status == CANCELLABLE and status in FINAL - {CANCELLED}) or (
+        model_status == "PENDING" and status == CANCELLABLE)
+
+
+def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
+                  passes: list[Exchange], ran: Counter[str]) -> type[RuleBasedStateMachine]:
+    """The machine; each example takes up to 3 fresh IN_PROGRESS tasks next to the `fixed` ones
+    (tasks in other statuses and unknown ids), since the previous example cancelled its own."""
+    others = [i for i, s in fixed.items() if s != UNKNOWN]
+    unknown = [i for i, s in fixed.items() if s == UNKNOWN]
 
     class CancelModel(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            self.model: dict[str, str] = dict(tracked)
+            self.model: dict[str, str] = dict(fixed)
+            self.in_progress: list[str] = []
+            self.cancelled_at: dict[str, float] = {}
             self.steps: list[str] = []
+            self.last_cancelled: str | None = None
 
         @initialize()
         def sync(self) -> None:
+            for _ in range(3):
+                acquired = acquire_in_progress(session, RID)
+                if acquired is None:
+                    break
+                self.in_progress.append(acquired[0])
+                self.model[acquired[0]] = CANCELLABLE
             if can_read:
-                for task_id in ids:
+                for task_id in self.model:
                     self._resync(task_id)
 
         def _resync(self, task_id: str) -> None:
             if self.model[task_id] == UNKNOWN:
                 return
             reading = read(session, task_id, f"{RID}: sync model")
-            if reading.available:
+            if reading.available and not (self.model[task_id] == PENDING_CANCEL
+                                          and reading.status == CANCELLABLE):
                 self.model[task_id] = str(reading.status)
 
         def _fail(self, message: str, exchange: Exchange, task_id: str) -> None:
@@ -69,59 +122,110 @@ def build_machine(session: SuiteSession, tracked: dict[str, str], can_read: bool
             if can_read:
                 self._resync(task_id)
 
-        @rule(task_id=st.sampled_from(ids))
-        def cancel_task(self, task_id: str) -> None:
+        def _cancel(self, task_id: str) -> None:
             expected_state = self.model[task_id]
             expected = expected_cancel_status(expected_state)
             exchange = cancel(session, task_id, f"{RID}: cancel ({expected_state} in the model)")
             got = status_of(exchange)
             self.steps.append(f"DELETE {task_id[:8]}={got}")
-            if got != expected:
+            if got not in expected:
                 self._fail(f"cancel of {task_id} ({expected_state} in the model) answered {got or exchange.error}, "
-                           f"expected {expected}", exchange, task_id)
+                           f"expected {' or '.join(map(str, sorted(expected)))}", exchange, task_id)
                 return
-            session.recorder.record(RID, [], exchange)
-            if expected == 200:
-                self.model[task_id] = CANCELLED
-                if can_read:
-                    self._check_bystanders(task_id)
+            passes.append(exchange)
+            if got == 409 and expected_state != UNKNOWN:
+                keeps = CANCELLED if expected_state == PENDING_CANCEL else expected_state
+                session.cancels.track(task_id, RID, keeps, session.clock())
+            if got == 200 and expected_state == CANCELLABLE:
+                self.model[task_id] = PENDING_CANCEL
+                self.cancelled_at[task_id] = session.clock()
+                session.cancels.track(task_id, RID, CANCELLED, session.clock())
+                self.last_cancelled = task_id
 
-        def _check_bystanders(self, cancelled: str) -> None:
+        @precondition(lambda self: any(self.model[i] == CANCELLABLE for i in self.in_progress))
+        @rule(data=st.data())
+        def cancel_in_progress(self, data: st.DataObject) -> None:
+            ran["cancel_in_progress"] += 1
+            choices = [i for i in self.in_progress if self.model[i] == CANCELLABLE]
+            self._cancel(data.draw(st.sampled_from(choices)))
+
+        @precondition(lambda self: bool(others) or any(self.model[i] != CANCELLABLE for i in self.in_progress))
+        @rule(data=st.data())
+        def cancel_not_cancellable(self, data: st.DataObject) -> None:
+            # Tasks in other statuses, and the handed-over ones once cancelled (pending or done).
+            ran["cancel_not_cancellable"] += 1
+            choices = others + [i for i in self.in_progress if self.model[i] != CANCELLABLE]
+            self._cancel(data.draw(st.sampled_from(choices)))
+
+        @precondition(lambda self: bool(unknown))
+        @rule(data=st.data())
+        def cancel_unknown(self, data: st.DataObject) -> None:
+            ran["cancel_unknown"] += 1
+            self._cancel(data.draw(st.sampled_from(unknown)))
+
+        @precondition(lambda self: can_read)
+        @rule(data=st.data())
+        def read_task(self, data: st.DataObject) -> None:
+            ran["read_task"] += 1
+            self._read(data.draw(st.sampled_from(list(self.model))), "read")
+
+        def _read(self, task_id: str, why: str) -> bool:
+            expected_state = self.model[task_id]
+            reading = read(session, task_id, f"{RID}: {why} ({expected_state} in the model)")
+            self.steps.append(f"GET {task_id[:8]}={reading.status or reading.http_status}")
+            overdue = session.clock() - self.cancelled_at.get(task_id, session.clock()) > session.settle_timeout
+            if not read_matches(expected_state, reading.status, reading.http_status, overdue=overdue):
+                self._fail(f"{task_id} reads {reading.describe()}, the model expects {expected_state}"
+                           + (" within the settle window" if expected_state == PENDING_CANCEL else ""),
+                           reading.exchange, task_id)
+                return False
+            if reading.status is not None and reading.status != expected_state and not (
+                    expected_state == PENDING_CANCEL and reading.status == CANCELLABLE):
+                self.model[task_id] = reading.status
+            passes.append(reading.exchange)
+            return True
+
+        @invariant()
+        def bystanders_untouched(self) -> None:
             # A cancel must touch only its own task: a server that also cancels a neighbour
-            # passes every single-task check.
-            for other in ids:
-                if other == cancelled or self.model[other] != CANCELLABLE:
+            # passes every single-task check. Checked after every step that cancelled something.
+            cancelled, self.last_cancelled = self.last_cancelled, None
+            if cancelled is None or not can_read:
+                return
+            for other in self.in_progress:
+                if other != cancelled and self.model[other] == CANCELLABLE:
+                    reading = read(session, other, f"{RID}: bystander of a cancel")
+                    self.steps.append(f"GET {other[:8]}={reading.status or reading.http_status}")
+                    if reading.status == CANCELLED:
+                        self._fail(f"cancelling {cancelled} also cancelled {other}", reading.exchange, other)
+                    else:
+                        passes.append(reading.exchange)
+
+        @invariant()
+        def pending_cancels_settle(self) -> None:
+            # Once a pending cancel is older than the settle window, it must read CANCELLED.
+            if not can_read:
+                return
+            for task_id, at in list(self.cancelled_at.items()):
+                if self.model[task_id] == PENDING_CANCEL and session.clock() - at > session.settle_timeout:
+                    self._read(task_id, "pending cancel past the settle window")
+
+        def teardown(self) -> None:
+            # Once BEH-STATEFUL has failed, waiting out another settle window adds cost, not evidence.
+            if not can_read or session.recorder.failures_for([RID]):
+                return
+            for task_id, at in self.cancelled_at.items():
+                if self.model[task_id] != PENDING_CANCEL:
                     continue
-                reading = read(session, other, f"{RID}: bystander of a cancel")
-                self.steps.append(f"GET {other[:8]}={reading.status or reading.http_status}")
-                if reading.status == CANCELLED:
-                    self._fail(f"cancelling {cancelled} also cancelled {other}", reading.exchange, other)
+                settling = await_cancelled(session, task_id, f"{RID}: wait for a pending cancel", since=at)
+                if settling.settled:
+                    self.model[task_id] = CANCELLED
+                    passes.append(settling.final.exchange)
                 else:
-                    session.recorder.record(RID, [], reading.exchange)
-
-        if can_read:
-
-            @rule(task_id=st.sampled_from(ids))
-            def read_task(self, task_id: str) -> None:
-                expected_state = self.model[task_id]
-                reading = read(session, task_id, f"{RID}: read ({expected_state} in the model)")
-                self.steps.append(f"GET {task_id[:8]}={reading.status or reading.http_status}")
-                if expected_state == UNKNOWN:
-                    ok = reading.http_status == 404
-                elif reading.status == expected_state:
-                    ok = True
-                else:
-                    # Real IN_PROGRESS tasks finish on their own and PENDING ones start: not a defect.
-                    ok = (expected_state == CANCELLABLE and reading.status in FINAL - {CANCELLED}) or (
-                        expected_state == "PENDING" and reading.status == CANCELLABLE
-                    )
-                    if ok and reading.status is not None:
-                        self.model[task_id] = reading.status
-                if not ok:
-                    self._fail(f"{task_id} reads {reading.describe()}, the model expects {expected_state}",
-                               reading.exchange, task_id)
-                    return
-                session.recorder.record(RID, [], reading.exchange)
+                    trail = " -> ".join(self.steps[-HISTORY:])
+                    violation = settle_violation(settling, session.settle_timeout)
+                    session.recorder.record(RID, [Violation(f"{violation} (steps: {trail})")],
+                                            settling.final.exchange)
 
     return CancelModel
 
@@ -130,49 +234,63 @@ def _plan(session: SuiteSession) -> list[str]:
     given = session.pool.given.get(CANCELLABLE, [])
     if not given and session.provision is None:
         return ["NOT RUN: no IN_PROGRESS task given"]
-    return ["15 interleaved DELETE/GET steps per example over up to 3 IN_PROGRESS tasks handed over, "
-            "3 known tasks in other statuses and 1 random unknown id"]
+    return [f"{STEPS} random (seeded) DELETE/GET steps per example over up to 3 IN_PROGRESS tasks handed over, "
+            "3 known tasks in other statuses and 1 random unknown id; then every task the run touched is "
+            "re-read"]
 
 
 @behavior(RID, title="Interleaved cancels and reads of known and unknown ids match a model of task states",
           plan=_plan)
 def stateful_model(session: SuiteSession) -> None:
-    examples = 3 if session.provision is not None else 1
-    for _ in range(examples):
-        tracked = _tracked_tasks(session)
-        if tracked is None:
-            return
-        first = next(iter(tracked))
-        can_read = read(session, first, f"{RID}: does the target offer GET?").http_status not in (405, 501)
-        machine = build_machine(session, tracked, can_read)
-        run_state_machine_as_test(
-            machine,
-            settings=settings(
-                max_examples=1,
-                stateful_step_count=15,
-                database=None,
-                # The same run sends the same steps; ids differ only where the target mints them.
-                derandomize=True,
-                deadline=None,
-                phases=[Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            ),
-        )
+    try:
+        run_model(session)
+    finally:
+        # The last scenario: every task the run touched is re-read once, after the others ran.
+        reconcile(session)
 
 
-def _tracked_tasks(session: SuiteSession) -> dict[str, str] | None:
-    tracked: dict[str, Any] = {}
-    for _ in range(3):
-        acquired = acquire_in_progress(session, RID)
-        if acquired is None:
-            break
-        tracked[acquired[0]] = CANCELLABLE
-    if not tracked:
-        session.recorder.not_run(RID, "no IN_PROGRESS task given: pass --task IN_PROGRESS=<id> (two make "
-                                 "the model stronger; they will be cancelled)")
-        return None
+def run_model(session: SuiteSession) -> None:
+    # The first example Hypothesis generates is its simplest one (the same rule over and over);
+    # the later ones are random, drawn from the run's seed.
+    examples = 4 if session.provision is not None else 3
+    passes: list[Exchange] = []
+    ran: Counter[str] = Counter()
+    fixed = _fixed_tasks(session)
+    first = next(iter(fixed))
+    can_read = read(session, first, f"{RID}: does the target offer GET?").http_status not in (405, 501)
+    machine = build_machine(session, fixed, can_read, passes, ran)
+    seed(session.seed)(machine)
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=STEPS,
+            database=None,
+            deadline=None,
+            # No shrinking: it would re-send requests to a server that keeps state.
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    session.stateful_rules = {name: ran[name] for name in RULES}
+    if not ran["cancel_in_progress"] and not session.recorder.failures_for([RID]):
+        session.recorder.not_run(RID, no_task_reason(session) + " (two make the model stronger)")
+        return
+    missing = [name for name in RULES if not ran[name]]
+    if missing:
+        session.recorder.not_run(RID, f"the state machine never ran {', '.join(missing)} "
+                                 "(pass a task in a non-cancellable status, e.g. --task SUCCESSFUL=<id>, and a "
+                                 "target with GET /v1/tasks/{id})")
+        return
+    session.recorder.remark(RID, "rules ran: " + ", ".join(f"{name} ×{ran[name]}" for name in RULES))
+    for exchange in passes:
+        session.recorder.record(RID, [], exchange)
+
+
+def _fixed_tasks(session: SuiteSession) -> dict[str, str]:
+    fixed: dict[str, str] = {}
     for status, task_id in session.pool.non_cancellable()[:3]:
-        tracked[task_id] = status
+        fixed[task_id] = status
     for task_id in unknown_ids(session, 1):
-        tracked[task_id] = UNKNOWN
-    return tracked
+        fixed[task_id] = UNKNOWN
+    return fixed
