@@ -22,6 +22,7 @@ from conformance.errors import OptionsError, TargetError
 from conformance.model import Profile
 from conformance.options import RunOptions
 from conformance.requirements import catalogue
+from conformance.requirements.checks import CheckContext
 from conformance.tasks import STATUSES, TaskPool, normalise_status
 
 
@@ -104,19 +105,22 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
         session = SuiteSession(
             options=options,
             target=target,
-            recorder=Recorder(),
+            recorder=Recorder(CheckContext.default(strict_urls=options.strict_urls)),
             pool=TaskPool.from_mapping(tasks),
             seed=options.seed if options.seed is not None else random.randrange(2**32),
             embedded=server is not None,
             provision=server,
         )
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
+        target.on_backpressure = lambda n: set_note(
+            session, "backpressure:", f"backpressure: {n} retries (the target answered 429, or 503 with "
+            "Retry-After; each was waited out, re-sent and never judged)")
         if not options.dry_run:
             target.login()
             session.product = probe_product(session)
             if options.discover:
                 discover(session)
-            elif server is None and options.profile.includes(Profile.SCHEMA):
+            elif options.profile.includes(Profile.SCHEMA):
                 # Fuzzing must not name a real task it was not handed: learn every id first.
                 discover(session, use=False)
         try:
@@ -126,6 +130,12 @@ def open_session(options: RunOptions) -> Iterator[SuiteSession]:
     finally:
         if server is not None:
             server.stop()
+
+
+def set_note(session: SuiteSession, prefix: str, text: str) -> None:
+    """Replace the note starting with `prefix` (a running count), or add it."""
+    session.notes[:] = [n for n in session.notes if not n.startswith(prefix)]
+    session.notes.append(text)
 
 
 def discover(session: SuiteSession, max_pages: int = 20, *, use: bool = True) -> None:
