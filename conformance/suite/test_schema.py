@@ -24,14 +24,15 @@ from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession, set_note
 from conformance.model import Violation
 from conformance.requirements import scenarios as behavior
+from conformance.tasks import encode_id
 from conformance.suite._assert import assert_requirements_held
 
 RESPONSE_REQUIREMENTS = [r.id for r in requirements.response_checks()]
 PROBES_PER_EXAMPLE = 5
 # Each example draws a few spare probes: a drawn id already sent this run is skipped, not re-sent.
 DRAWS_PER_EXAMPLE = 8
-# Extra examples when many draws were duplicates; bounded so a tiny id space cannot loop.
-SPARE_EXAMPLES = 10
+# Rounds of exploration when duplicates left the count short; bounded so a tiny id space ends.
+ROUNDS = 4
 
 pytestmark = [pytest.mark.sddc_profile("schema")]
 
@@ -66,7 +67,10 @@ def exercise(session: SuiteSession) -> None:
 
 def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str]) -> None:
     session.activity = "schema checks: id corpus"
-    for cls, probe in generation.corpus_for(session.pool.known_ids()):
+    # Each known refusable task once, then every corpus class: Hypothesis then draws only new ids.
+    known = [(f"known {status} task", Probe(encode_id(task_id), f"known {status} task", known_status=status))
+             for status, task_id in session.pool.non_cancellable()]
+    for cls, probe in [*known, *generation.corpus_for(session.pool.known_ids())]:
         if probe.encoded in sent:
             continue
         sent.add(probe.encoded)
@@ -111,38 +115,48 @@ def judge_near_miss(session: SuiteSession, miss: NearMiss) -> None:
 def send_generated(session: SuiteSession, sent: set[str]) -> None:
     session.activity = "schema checks: generated ids"
     known = session.pool.known_ids()
-    strategy = generation.probes(session.pool.non_cancellable(), known)
+    # The known refusable tasks went out with the corpus; here only generated ids.
+    strategy = generation.probes((), known)
 
     total = session.options.max_examples
     count = 0
 
-    # No shrinking: every response is recorded as it comes; the verdict needs all of them, and
-    # shrinking would spend an appliance's request budget on re-sends. Probes come in batches:
-    # Hypothesis' cost per example, not per draw, is what dominates a fast target.
-    @settings(
-        max_examples=-(-total // PROBES_PER_EXAMPLE) + SPARE_EXAMPLES,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @seed(session.seed)
-    @given(batch=st.lists(strategy, min_size=DRAWS_PER_EXAMPLE, max_size=DRAWS_PER_EXAMPLE))
-    def cancel(batch: list[Probe]) -> None:
-        nonlocal count
-        in_batch = 0
-        for probe in batch:
-            if count >= total or in_batch >= PROBES_PER_EXAMPLE:
-                return
-            # Never twice in a run; a generated id never equals a listed task id.
-            if probe.encoded in sent or (probe.known_status is None and probe.raw in known):
-                continue
-            sent.add(probe.encoded)
-            send(session, probe)
-            count += 1
-            in_batch += 1
+    def explore(round_seed: int, examples: int) -> None:
+        # No shrinking: every response is recorded as it comes; the verdict needs all of them, and
+        # shrinking would spend an appliance's request budget on re-sends. Probes come in batches:
+        # Hypothesis' cost per example, not per draw, is what dominates a fast target.
+        @settings(
+            max_examples=examples,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @seed(round_seed)
+        @given(batch=st.lists(strategy, min_size=DRAWS_PER_EXAMPLE, max_size=DRAWS_PER_EXAMPLE))
+        def cancel(batch: list[Probe]) -> None:
+            nonlocal count
+            in_batch = 0
+            for probe in batch:
+                if count >= total or in_batch >= PROBES_PER_EXAMPLE:
+                    return
+                # Never twice in a run, never a listed task's id: a duplicate is skipped, not re-sent.
+                if probe.encoded in sent or probe.raw in known:
+                    continue
+                sent.add(probe.encoded)
+                send(session, probe)
+                count += 1
+                in_batch += 1
 
-    cancel()
+        cancel()
+
+    # Draws that repeat an id sent already leave the first round short; further rounds (each
+    # with its own seed, derived from the run's) draw again, a bounded number of times.
+    for round_number in range(ROUNDS):
+        missing = total - count
+        if missing <= 0:
+            break
+        explore(session.seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE))
 
 
 def send(session: SuiteSession, probe: Probe) -> None:
