@@ -24,8 +24,8 @@ from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession, set_note
 from conformance.model import Violation
 from conformance.requirements import scenarios as behavior
-from conformance.tasks import encode_id
 from conformance.suite._assert import assert_requirements_held
+from conformance.tasks import encode_id
 
 RESPONSE_REQUIREMENTS = [r.id for r in requirements.response_checks()]
 PROBES_PER_EXAMPLE = 5
