@@ -128,6 +128,8 @@ class RunResult:
     defects: tuple[str, ...] = ()
     # Why the run ended before it could judge (target went away, interrupted): NO VERDICT.
     stopped: str | None = None
+    # Which ids the run sent: {"distinct_ids": n, "deletes": n, "classes": {corpus class: ids}}.
+    coverage: dict[str, Any] | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -209,4 +211,5 @@ class RunResult:
             "counts": {str(o): self.count(o) for o in Outcome},
             "notes": list(self.notes),
             "requirements": [r.to_json() for r in self.results],
+            **({"coverage": self.coverage} if self.coverage is not None else {}),
         }

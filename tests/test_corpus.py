@@ -7,7 +7,6 @@ from typing import Any
 
 from conftest import run_in_process
 
-from conformance.engine import generation
 from conformance.engine.generation import GEN_DELIMS, SUB_DELIMS, corpus, corpus_for, near_misses
 from conformance.engine.urls import URL_HOSTILE, url_class
 from conformance.model import Outcome
@@ -43,12 +42,14 @@ def test_length_boundaries_count_encoded_bytes() -> None:
 def test_no_id_twice_on_the_wire_and_deterministic() -> None:
     encoded = [probe.encoded for _, probe in corpus_for(set())]
     assert len(encoded) == len(set(encoded))
+    # No class loses its ids to the dedupe: every corpus entry is its own id.
+    assert len(encoded) == len(corpus())
     assert encoded == [probe.encoded for _, probe in corpus_for(set())]
 
 
 def test_malformed_escapes_go_out_raw_and_are_url_hostile() -> None:
     raw_sent = [probe for cls, probe in corpus() if cls == "malformed escape sent raw"]
-    assert {p.encoded for p in raw_sent} >= {"%zz", "%C0%AF"}
+    assert {p.encoded for p in raw_sent} >= {"%C0%AF", "%E2%82"}
     assert all(url_class(p.raw, p.encoded) == URL_HOSTILE for p in raw_sent)
 
 
@@ -98,8 +99,32 @@ def test_non_uuid_task_ids_variation_is_conformant_and_its_tasks_get_no_delete(r
     assert not deleted & {encode_id(i) for i in hidden}
 
 
-def test_the_run_reports_coverage_and_sends_no_id_twice() -> None:
-    result = run_in_process(max_examples=20)
-    note = next(n for n in result.notes if n.startswith("coverage: "))
-    assert "none sent twice" in note
-    assert generation.corpus()  # the corpus exists and ran first
+def test_the_run_reports_coverage_and_the_schema_suite_sends_no_id_twice() -> None:
+    from conformance.engine.runner import execute
+    from conformance.engine.session import open_session
+    from conformance.options import Profile, RunOptions
+
+    with open_session(RunOptions(seed=1, max_examples=20, profile=Profile.SCHEMA)) as session:
+        result = execute(session)
+        log = session.provision.request_log
+    deletes = [r.path for r in log if r.method == "DELETE"]
+    assert deletes and len(deletes) == len(set(deletes))
+    coverage = result.coverage
+    assert coverage["deletes"] == len(deletes) and coverage["distinct_ids"] == len(deletes)
+    assert set(coverage["classes"]) >= REQUIRED_CLASSES
+    assert result.to_json()["coverage"] == coverage
+
+
+def test_each_response_requirement_is_its_own_test_item(pytestconfig: Any) -> None:
+    import subprocess
+    import sys
+
+    from conformance import requirements
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "-p", "conformance.pytest_plugin", "--pyargs", "conformance.suite.test_schema"],
+        capture_output=True, text=True, timeout=120, cwd=pytestconfig.rootpath, check=False,
+    ).stdout
+    for requirement in requirements.response_checks():
+        assert f"test_response_requirement[{requirement.id}]" in listed, listed[-2000:]

@@ -105,6 +105,7 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
         defects=tuple(options.defects),
         product=session.product,
         stopped=stopped,
+        coverage=session.coverage(),
     )
 
 

@@ -51,6 +51,15 @@ class SuiteSession:
     product: dict[str, str] | None = None
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
     provision: Any = None
+    # Ids the schema suite sent per corpus class (and near-miss kind), for the coverage report.
+    id_classes: dict[str, int] = field(default_factory=dict)
+
+    def coverage(self) -> dict[str, Any]:
+        return {
+            "distinct_ids": self.target.distinct_delete_paths,
+            "deletes": self.target.deletes_sent,
+            "classes": dict(self.id_classes),
+        }
 
     @cached_property
     def rng(self) -> random.Random:

@@ -136,6 +136,9 @@ class Target:
         self._jitter = jitter
         # Backpressure answers that were waited out and re-sent (reported as information).
         self.backpressure_retries = 0
+        # DELETEs sent and the distinct paths they named (the coverage report).
+        self.deletes_sent = 0
+        self._delete_paths: set[str] = set()
         self.on_backpressure: Callable[[int], None] | None = None
         self._backpressure_interval = 0.0
         self.base_url = config.base_url.rstrip("/")
@@ -161,6 +164,10 @@ class Target:
     @property
     def requests_sent(self) -> int:
         return self._sent
+
+    @property
+    def distinct_delete_paths(self) -> int:
+        return len(self._delete_paths)
 
     def remaining(self) -> int | None:
         if self.config.max_requests is None:
@@ -383,6 +390,10 @@ class Target:
         if self._stopped is not None:
             raise TargetStoppedAnswering(str(self._stopped), self._stopped.exchange)
         self._take_slot()
+        if method == "DELETE":
+            with self._lock:
+                self.deletes_sent += 1
+                self._delete_paths.add(path)
         started = time.monotonic()
         try:
             response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False, stream=True)

@@ -44,6 +44,9 @@ def print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None) 
                 echo(f"    reproduce: {finding.exchange.request.as_curl()}")
     for note in run.notes:
         echo(f"note: {note}")
+    if run.coverage:
+        echo(f"coverage: {run.coverage.get('distinct_ids')} distinct ids in {run.coverage.get('deletes')} DELETEs; "
+             f"{len(run.coverage.get('classes') or {})} id classes")
     echo("")
     echo(
         f"{run.verdict}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "
