@@ -22,6 +22,9 @@ class RecordedRequest:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    # For a cancel: "well-formed" or "url-hostile" (engine.urls.url_class), so the checks can
+    # tell the HTTP layer's refusal of a hostile id from the API's answer.
+    id_class: str | None = None
 
     def as_curl(self) -> str:
         words = ["curl", "-X", self.method]

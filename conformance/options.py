@@ -44,6 +44,8 @@ class RunOptions:
     timeout: float = DEFAULT_TIMEOUT
     verify: bool | str = True
     strict: bool = False
+    # A 400/414 for a URL-hostile id fails SCH-STATUS (default: information under SCH-URL-LAYER).
+    strict_urls: bool = False
     certify: bool = False
     dry_run: bool = False
     concurrency: int = DEFAULT_CONCURRENCY

@@ -164,6 +164,8 @@ class RunResult:
     cancel_mode: dict[str, Any] | None = None
     # BEH-STATEFUL: how often each rule of the state machine ran.
     stateful_rules: dict[str, int] | None = None
+    # Which ids the run sent: {"distinct_ids": n, "deletes": n, "classes": {corpus class: ids}}.
+    coverage: dict[str, Any] | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -250,4 +252,5 @@ class RunResult:
             "counts": {str(o): self.count(o) for o in Outcome},
             "notes": list(self.notes),
             "requirements": [r.to_json() for r in self.results],
+            **({"coverage": self.coverage} if self.coverage is not None else {}),
         }

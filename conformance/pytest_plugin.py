@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sddc-max-examples", type=int, default=None, help=f"default: {DEFAULT_MAX_EXAMPLES}")
     group.addoption("--sddc-seed", type=int, default=None)
     group.addoption("--sddc-discover", action="store_true", help="list tasks through GET /v1/tasks")
+    group.addoption("--sddc-strict-urls", action="store_true",
+                    help="a 400/414 for a URL-hostile id fails SCH-STATUS")
     group.addoption("--sddc-insecure", action="store_true", help="do not verify TLS certificates")
     group.addoption("--sddc-ca-bundle", help="CA bundle to verify the target's certificate")
     group.addoption("--sddc-timeout", type=float, default=None, help=f"default: {DEFAULT_TIMEOUT}")

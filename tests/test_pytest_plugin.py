@@ -13,6 +13,8 @@ from conformance.pytest_plugin import requirement_marker
 pytest_plugins = ["pytester"]
 
 SCENARIO_COUNT = len(requirements.scenario_requirements())
+# The schema suite has one test item per response requirement.
+RESPONSE_COUNT = len(requirements.response_checks())
 
 
 def findings(directory: Path) -> dict[str, object]:
@@ -45,7 +47,7 @@ def test_ini_options_and_report_dir(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nsddc_profile = schema\nsddc_max_examples = 10\nsddc_seed = 7\n"
                      "sddc_report_dir = reports/plain\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "--pyargs", "conformance.suite")
-    result.assert_outcomes(passed=1, deselected=SCENARIO_COUNT)
+    result.assert_outcomes(passed=RESPONSE_COUNT, deselected=SCENARIO_COUNT)
     # A plain pytest run wrote the same reports as `sddc-conformance run`, relative to the ini file.
     reports = pytester.path / "reports" / "plain"
     assert {"junit.xml", "findings.json", "report.html", "summary.md", "manifest.json"} <= {
@@ -65,8 +67,8 @@ def test_command_line_beats_ini_and_markers_deselect(pytester: pytest.Pytester, 
         "--sddc-report-dir", str(report_dir),
         "-m", "not sddc_beh_race and not sddc_beh_stateful",
     )
-    # Profile behavior from the command line: the schema test is deselected; the markers drop two more.
-    result.assert_outcomes(passed=SCENARIO_COUNT - 2, deselected=3)
+    # Profile behavior from the command line: the schema tests are deselected; the markers drop two more.
+    result.assert_outcomes(passed=SCENARIO_COUNT - 2, deselected=RESPONSE_COUNT + 2)
     outcomes = {r["id"]: r["outcome"] for r in findings(report_dir)["requirements"]}  # type: ignore[attr-defined]
     assert outcomes["BEH-RACE"] == "NOT RUN"
     assert outcomes["BEH-STATEFUL"] == "NOT RUN"
@@ -79,8 +81,10 @@ def test_a_response_check_marker_selects_the_schema_test(pytester: pytest.Pytest
         "-p", "no:cacheprovider", "--pyargs", "conformance.suite", "--sddc-max-examples", "10",
         "-m", "sddc_sch_200_empty", "--collect-only", "-q",
     )
-    result.stdout.fnmatch_lines(["*test_schema.py::test_generated_ids*"])
+    # Only that requirement's own item of the schema suite.
+    result.stdout.fnmatch_lines(["*test_schema.py::test_response_requirement?SCH-200-EMPTY?*"])
     assert "test_scenario" not in result.stdout.str()
+    assert "SCH-STATUS" not in result.stdout.str()
 
 
 def test_fixtures_in_a_users_own_tests(pytester: pytest.Pytester) -> None:

@@ -173,6 +173,7 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
 @click.option("--profile", type=click.Choice(["schema", "behavior", "full"]), default="full", show_default=True)
 @click.option("--certify", is_flag=True, help="Fail unless every MUST requirement was exercised and passed.")
 @click.option("--strict", is_flag=True, help="A failed SHOULD fails the run.")
+@click.option("--strict-urls", is_flag=True, help="A 400/414 for a URL-hostile id fails SCH-STATUS.")
 @click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Generated ids to send [default: 150].")
 @click.option("--seed", type=click.IntRange(min=0), help="Same seed, same requests.")
 @click.option(

@@ -128,6 +128,8 @@ KEYS: dict[str, Key] = {
             help="schema | behavior | full"),
         Key("certify", "certify", _flag, example="false", help="fail unless every MUST ran and passed"),
         Key("strict", "strict", _flag, example="false", help="a failed SHOULD fails the run"),
+        Key("strict-urls", "strict_urls", _flag, example="false",
+            help="a 400/414 for a URL-hostile id fails SCH-STATUS"),
         Key("max-examples", "max_examples", _whole(1), example="150", help="generated ids"),
         Key("seed", "seed", _whole(0), example="1", help="same seed, same requests"),
         Key("max-requests", "max_requests", _whole(1), example="300", help="request budget of the whole run"),

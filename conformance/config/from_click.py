@@ -37,6 +37,7 @@ def build_options(params: Mapping[str, Any], environ: Mapping[str, str] | None =
         settle_timeout=params.get("settle_timeout"),
         verify=verify,
         strict=bool(params.get("strict")),
+        strict_urls=bool(params.get("strict_urls")),
         certify=bool(params.get("certify")),
         dry_run=bool(params.get("dry_run")),
         report_dir=Path(params["report_dir"]) if params.get("report_dir") else None,

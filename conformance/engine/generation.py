@@ -104,3 +104,116 @@ def probes(
         lambda pair: Probe(encode_id(pair[1]), f"known {pair[0]} task", known_status=pair[0])
     )
     return st.one_of(generated, generated, generated, pool)
+
+
+# -- the deterministic corpus: every id class once, before Hypothesis explores -----------------
+
+GEN_DELIMS = ":/?#[]@"
+SUB_DELIMS = "!$&'()*+,;="
+# A fixed UUID (not any task's): its spellings probe how the server parses ids.
+_CORPUS_UUID = "6f1c9a2e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+
+
+def _lengths() -> list[tuple[str, str]]:
+    out = []
+    for n in (1, 35, 36, 37, 255, 256, 1024, 2048):
+        out.append((f"{n} encoded bytes", "b" * n))
+    # One over the well-formed bound: the front may answer 414 (engine.urls).
+    out.append(("4100 encoded bytes (over the bound)", "b" * 4100))
+    return out
+
+
+def corpus() -> list[tuple[str, Probe]]:
+    """(class, probe) for every id class, each id once, in a fixed order.
+
+    Ids are raw text sent percent-encoded, except the `sent raw` ones: their `encoded` goes on
+    the wire exactly as written (malformed escapes, overlong UTF-8), which only a pre-encoded
+    path can carry.
+    """
+    items: list[tuple[str, str]] = []
+    for ch in GEN_DELIMS:
+        items += [("gen-delim alone", ch), ("gen-delim embedded", f"a{ch}b")]
+    for ch in SUB_DELIMS:
+        items += [("sub-delim alone", ch), ("sub-delim embedded", f"a{ch}b")]
+    # "p?q", not "a?b": the gen-delim class holds "a/b" already, and each id goes out once.
+    for name, text in (("encoded slash", "p/q"), ("encoded backslash", "p\\q"), ("encoded percent", "p%q"),
+                       ("period", "p.q"), ("NUL", "p\x00q"), ("CR/LF", "p\r\nq"),
+                       ("DEL", "p\x7fq"), ("C1 control", "p\x85q")):
+        items.append((f"percent-escape: {name}", text))
+    for text in ("%zz", "%C0%AF", "%2", "%E2%82"):
+        items.append(("malformed escape as literal text", text))
+    for text in (".", "..", "./a", "a/..", "...", ".a"):
+        items.append(("dot segment", text))
+    for name, text in (("space", "a b"), ("leading space", " a"), ("trailing space", "a "), ("tab", "a\tb"),
+                       ("no-break space", "a\u00a0b"), ("ideographic space", "a\u3000b"),
+                       ("zero-width space", "a\u200bb"), ("only spaces", "   ")):
+        items.append((f"whitespace: {name}", text))
+    for name, text in (("combining mark", "e\u0301"), ("right-to-left", "\u05d0\u05d1\u202e"),
+                       ("emoji", "\U0001f600"), ("noncharacter", "a\ufffeb"), ("private use", "\ue000"),
+                       ("non-ASCII letter", "\u00e9t\u00e9"), ("CJK", "\u4efb\u52a1")):
+        items.append((f"unicode: {name}", text))
+    items += [("length", text) for _, text in _lengths()]
+    for name, text in (("upper case", _CORPUS_UUID.upper()), ("no hyphens", _CORPUS_UUID.replace("-", "")),
+                       ("braces", "{" + _CORPUS_UUID + "}"), ("urn", "urn:uuid:" + _CORPUS_UUID),
+                       ("canonical", _CORPUS_UUID), ("nil", "00000000-0000-0000-0000-000000000000")):
+        items.append((f"uuid spelling: {name}", text))
+    probes_ = [(cls, Probe(encode_id(text), f"corpus: {cls}")) for cls, text in items]
+    # Sent raw: only a pre-encoded path can carry overlong UTF-8. A syntactically malformed escape
+    # (%zz, %2) cannot go out raw: urllib3 re-encodes a lone "%" as %25, so those are the literal
+    # text ids above.
+    for text in ("%C0%AF", "%E0%80%AF", "%C1%81", "%E2%82"):
+        probes_.append(("malformed escape sent raw", Probe(text, "corpus: malformed escape sent raw")))
+    probes_.append(("percent-escape: encoded period", Probe("a%2Eb", "corpus: percent-escape: encoded period")))
+    return probes_
+
+
+def corpus_for(existing_ids: Collection[str]) -> list[tuple[str, Probe]]:
+    """The corpus without any id that names a listed task (and without duplicates on the wire)."""
+    seen: set[str] = set()
+    out = []
+    for cls, probe in corpus():
+        if probe.raw in existing_ids or probe.encoded in seen:
+            continue
+        seen.add(probe.encoded)
+        out.append((cls, probe))
+    return out
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """An id close to a known task's id: it must name no task (or, case-flipped, the same one)."""
+
+    probe: Probe
+    task_id: str
+    status: str
+    kind: str
+
+    @property
+    def may_resolve(self) -> bool:
+        # RFC 4122: UUIDs are case-insensitive on input, so a case-flipped id may name the task.
+        return self.kind == "case-flipped"
+
+
+def near_misses(known_tasks: Sequence[tuple[str, str]], existing_ids: Collection[str]) -> list[NearMiss]:
+    """Near-miss ids of known tasks in statuses that refuse a cancel (never IN_PROGRESS ones)."""
+    out: list[NearMiss] = []
+    seen: set[str] = set()
+    for status, task_id in known_tasks:
+        if status == "IN_PROGRESS" or not task_id:
+            continue
+        last = task_id[-1]
+        changed = task_id[:-1] + ("0" if last != "0" else "1")
+        variants = [
+            ("prefix", task_id[: max(len(task_id) - 1, 1)] if len(task_id) > 1 else ""),
+            ("suffix", task_id + "0"),
+            ("one char changed", changed),
+            ("whitespace-padded", f" {task_id} "),
+            ("case-flipped", task_id.swapcase()),
+        ]
+        for kind, text in variants:
+            if not text or text == task_id or text in existing_ids or text in seen:
+                continue
+            seen.add(text)
+            out.append(NearMiss(Probe(encode_id(text), f"near-miss ({kind}) of a known {status} task"),
+                                task_id, status, kind))
+    return out

@@ -15,6 +15,14 @@ def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
     selected = session.selected()
     if options.profile.includes(requirements.Profile.SCHEMA):
         known = session.pool.non_cancellable()
+        # Here, not at the top: generation loads Schemathesis, which only a schema dry run needs.
+        from conformance.engine.generation import corpus_for, near_misses
+
+        corpus = corpus_for(session.pool.known_ids())
+        misses = near_misses(known, session.pool.known_ids())
+        echo(f"  {'id corpus':<20} DELETE /v1/tasks/<id> × {len(corpus)}, one per id of "
+             f"{len({cls for cls, _ in corpus})} classes; × {len(misses)} near-misses of known refusable tasks, "
+             "each followed by a GET of the task")
         echo(f"  {'generated ids':<20} DELETE /v1/tasks/<generated id> × {options.max_examples}, checked against "
              f"{len(session.pool.known_ids())} known ids so none names an existing task"
              + (f"; mixed with {len(known)} known tasks that must refuse" if known else ""))

@@ -119,6 +119,7 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
         rerun_notes=rerun[1],
         cancel_mode=session.cancels.mode(),
         stateful_rules=dict(session.stateful_rules),
+        coverage=session.coverage(),
     )
 
 

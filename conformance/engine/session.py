@@ -82,6 +82,15 @@ class SuiteSession:
     cancels: CancelLedger = field(default_factory=CancelLedger)
     # BEH-STATEFUL: how often each rule of the state machine ran.
     stateful_rules: dict[str, int] = field(default_factory=dict)
+    # Ids the schema suite sent per corpus class (and near-miss kind), for the coverage report.
+    id_classes: dict[str, int] = field(default_factory=dict)
+
+    def coverage(self) -> dict[str, Any]:
+        return {
+            "distinct_ids": self.target.distinct_delete_paths,
+            "deletes": self.target.deletes_sent,
+            "classes": dict(self.id_classes),
+        }
 
     @cached_property
     def rng(self) -> random.Random:
@@ -159,7 +168,7 @@ def open_session(options: RunOptions,
         session = SuiteSession(
             options=options,
             target=target,
-            recorder=Recorder(CheckContext(fragment=contract)),
+            recorder=Recorder(CheckContext(fragment=contract, strict_urls=options.strict_urls)),
             pool=TaskPool.from_mapping(tasks),
             seed=options.seed if options.seed is not None else random.randrange(2**32),
             embedded=server is not None,
@@ -172,6 +181,9 @@ def open_session(options: RunOptions,
         session.recorder.explain = lambda reason: explain_not_run(session, reason)
         session.recorder.budget_exhausted = session.out_of_budget
         session.recorder.token_accepted = session.token_accepted
+        target.on_backpressure = lambda n: set_note(
+            session, "backpressure:", f"backpressure: {n} retries (the target answered 429, or 503 with "
+            "Retry-After; each was waited out, re-sent and never judged)")
         if not options.dry_run:
             try:
                 target.login()
@@ -181,7 +193,7 @@ def open_session(options: RunOptions,
                 session.product = probe_product(session)
                 if options.discover:
                     discover(session)
-                elif server is None and options.profile.includes(Profile.SCHEMA):
+                elif options.profile.includes(Profile.SCHEMA):
                     # Fuzzing must not name a real task it was not handed: learn every id first.
                     discover(session, use=False)
             except BaseException as exc:
@@ -196,6 +208,12 @@ def open_session(options: RunOptions,
     finally:
         if server is not None:
             server.stop()
+
+
+def set_note(session: SuiteSession, prefix: str, text: str) -> None:
+    """Replace the note starting with `prefix` (a running count), or add it."""
+    session.notes[:] = [n for n in session.notes if not n.startswith(prefix)]
+    session.notes.append(text)
 
 
 def discover(session: SuiteSession, max_pages: int = 20, *, use: bool = True) -> None:

@@ -7,19 +7,24 @@ transport failure into an `Exchange` with an error instead of an exception.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 import urllib3
 
+from conformance.engine.urls import url_class
 from conformance.errors import (
     AuthenticationFailed,
+    Backpressure,
     BudgetExhausted,
     TargetError,
     TargetStoppedAnswering,
@@ -33,6 +38,39 @@ USER_AGENT = "sddc-conformance"
 # Tokens expire mid-run (an hour on appliances); a target that keeps rejecting fresh ones is not
 # re-logged into forever.
 MAX_RELOGINS = 5
+# Backpressure (429, or 503 with Retry-After): the same request is re-sent at most this many
+# times, each after the wait the target asked for (capped), before the run ends with no verdict.
+MAX_BACKPRESSURE_RETRIES = 5
+MAX_RETRY_AFTER = 30.0
+# A 429/503 without a usable Retry-After still gets a pause: retrying at once would only add load.
+DEFAULT_RETRY_AFTER = 1.0
+# After each backpressure answer the run slows down: at least this many seconds between
+# requests, doubling per answer up to the cap (requests a second = 1 / interval).
+BACKPRESSURE_MIN_INTERVAL = 0.02
+BACKPRESSURE_MAX_INTERVAL = 1.0
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP-date), or None if unusable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def is_backpressure(status: int, headers: dict[str, str]) -> bool:
+    """429 always; 503 only with Retry-After (a 503 without it is the server failing, judged by checks)."""
+    if status == 429:
+        return True
+    return status == 503 and any(k.lower() == "retry-after" for k in headers)
 
 
 @dataclass(frozen=True)
@@ -83,8 +121,27 @@ def _first_line(text: str) -> str:
 
 
 class Target:
-    def __init__(self, config: TargetConfig, *, contract: Fragment | None = None) -> None:
+    def __init__(
+        self,
+        config: TargetConfig,
+        *,
+        contract: Fragment | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.config = config
+        # Injectable so tests count waits instead of waiting.
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = jitter
+        # Backpressure answers that were waited out and re-sent (reported as information).
+        self.backpressure_retries = 0
+        # DELETEs sent and the distinct paths they named (the coverage report).
+        self.deletes_sent = 0
+        self._delete_paths: set[str] = set()
+        self.on_backpressure: Callable[[int], None] | None = None
+        self._backpressure_interval = 0.0
         self.base_url = config.base_url.rstrip("/")
         # The operation's method and path come from the run's contract (--spec), else the fragment.
         self._fragment = contract or load_fragment()
@@ -110,6 +167,10 @@ class Target:
     def requests_sent(self) -> int:
         return self._sent
 
+    @property
+    def distinct_delete_paths(self) -> int:
+        return len(self._delete_paths)
+
     def remaining(self) -> int | None:
         if self.config.max_requests is None:
             return None
@@ -121,13 +182,39 @@ class Target:
                 raise BudgetExhausted(f"the request budget of {self.config.max_requests} is spent")
             self._sent += 1
             wait = 0.0
-            if self.config.rate_limit:
-                now = time.monotonic()
+            interval = max(1.0 / self.config.rate_limit if self.config.rate_limit else 0.0,
+                           self._backpressure_interval)
+            if interval:
+                now = self._clock()
                 slot = max(now, self._next_slot)
-                self._next_slot = slot + 1.0 / self.config.rate_limit
+                self._next_slot = slot + interval
                 wait = slot - now
         if wait > 0:
-            time.sleep(wait)
+            self._sleep(wait)
+
+    def _back_off(self, headers: dict[str, str]) -> None:
+        """Wait out one backpressure answer (Retry-After, capped, with jitter) and slow the run down."""
+        with self._lock:
+            self.backpressure_retries += 1
+            self._backpressure_interval = min(
+                max(self._backpressure_interval * 2, BACKPRESSURE_MIN_INTERVAL), BACKPRESSURE_MAX_INTERVAL
+            )
+        header = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        asked = retry_after_seconds(header)
+        wait = min(asked if asked is not None else DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER)
+        # Jitter: parallel clients (fleet runs) must not all come back in the same instant.
+        self._sleep(wait + 0.1 * self._jitter() * max(wait, 1.0))
+        with self._lock:
+            # The wait is its own pause: the next request need not wait for an older slot.
+            self._next_slot = max(self._next_slot, self._clock())
+        if self.on_backpressure is not None:
+            self.on_backpressure(self.backpressure_retries)
+
+    def _give_up(self, status: int, what: str) -> Backpressure:
+        return Backpressure(
+            f"{self.base_url} kept answering {status} (slow down) to {what} after "
+            f"{MAX_BACKPRESSURE_RETRIES} retries"
+        )
 
     # -- sessions -------------------------------------------------------------------------
     def _session(self) -> requests.Session:
@@ -156,17 +243,25 @@ class Target:
         self._token = None
         url = f"{self.base_url}/v1/tokens"
         body = {"username": self.config.username, "password": self.config.password}
-        try:
-            self._take_slot()
-            response = self._session().post(
-                url, json=body, timeout=self.config.timeout, allow_redirects=False
-            )
-        except BudgetExhausted as exc:
-            raise TargetError(str(exc)) from None
-        except requests.RequestException as exc:
-            raise TargetUnreachable(
-                f"cannot reach {self.base_url}: {describe_transport_error(exc, self.config.timeout)}"
-            ) from None
+        attempt = 0
+        while True:
+            try:
+                self._take_slot()
+                response = self._session().post(
+                    url, json=body, timeout=self.config.timeout, allow_redirects=False
+                )
+            except BudgetExhausted as exc:
+                raise TargetError(str(exc)) from None
+            except requests.RequestException as exc:
+                raise TargetUnreachable(
+                    f"cannot reach {self.base_url}: {describe_transport_error(exc, self.config.timeout)}"
+                ) from None
+            if not is_backpressure(response.status_code, dict(response.headers)):
+                break
+            if attempt >= MAX_BACKPRESSURE_RETRIES:
+                raise self._give_up(response.status_code, "POST /v1/tokens")
+            attempt += 1
+            self._back_off(dict(response.headers))
         if response.status_code in (401, 403):
             raise AuthenticationFailed(
                 f"authentication failed for user {self.config.username!r} at {url} "
@@ -196,8 +291,9 @@ class Target:
 
     def cancel(self, encoded_id: str, *, purpose: str, task_id: str | None = None, auth: bool = True,
                token: str | None = None) -> Exchange:
+        raw = task_id if task_id is not None else unquote(encoded_id)
         return self.send(self._fragment.method, self.task_path(encoded_id), purpose=purpose,
-                         task_id=task_id, auth=auth, token=token)
+                         task_id=task_id, auth=auth, token=token, id_class=url_class(raw, encoded_id))
 
     def get_task(self, task_id: str, *, purpose: str) -> Exchange:
         return self.send("GET", f"/v1/tasks/{encode_id(task_id)}", purpose=purpose, task_id=task_id)
@@ -212,8 +308,9 @@ class Target:
         auth: bool = True,
         token: str | None = None,
         params: dict[str, Any] | None = None,
+        id_class: str | None = None,
     ) -> Exchange:
-        exchange = self._send_once(method, path, purpose, task_id, auth, token, params)
+        exchange = self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
         if (
             auth
             and token is None
@@ -223,7 +320,7 @@ class Target:
         ):
             # An expired token gets one fresh login and one re-send; a second 401 is final.
             self.login()
-            exchange = self._send_once(method, path, purpose, task_id, auth, token, params)
+            exchange = self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
             if exchange.response is not None and exchange.response.status == 401:
                 raise AuthenticationFailed(
                     f"{self.base_url} rejects the suite's fresh token for user {self.config.username!r}"
@@ -237,6 +334,32 @@ class Target:
             self._relogins += 1
             return True
 
+    def _send_patiently(
+        self,
+        method: str,
+        path: str,
+        purpose: str,
+        task_id: str | None,
+        auth: bool,
+        token: str | None,
+        params: dict[str, Any] | None,
+        id_class: str | None,
+    ) -> Exchange:
+        """One request, re-sent after each backpressure answer; the checks never see a 429.
+
+        Every re-send is a request and counts against --max-requests.
+        """
+        attempt = 0
+        while True:
+            exchange = self._send_once(method, path, purpose, task_id, auth, token, params, id_class)
+            response = exchange.response
+            if response is None or not is_backpressure(response.status, response.headers):
+                return exchange
+            if attempt >= MAX_BACKPRESSURE_RETRIES:
+                raise self._give_up(response.status, f"{method} {path}")
+            attempt += 1
+            self._back_off(response.headers)
+
     def _send_once(
         self,
         method: str,
@@ -246,6 +369,7 @@ class Target:
         auth: bool,
         token: str | None,
         params: dict[str, Any] | None,
+        id_class: str | None = None,
     ) -> Exchange:
         url = self.base_url + path
         headers: dict[str, str] = {}
@@ -263,10 +387,15 @@ class Target:
             method=method,
             url=prepared.url,
             headers={k: (f"Bearer {REDACTED}" if k == "Authorization" else v) for k, v in headers.items()},
+            id_class=id_class,
         )
         if self._stopped is not None:
             raise TargetStoppedAnswering(str(self._stopped), self._stopped.exchange)
         self._take_slot()
+        if method == "DELETE":
+            with self._lock:
+                self.deletes_sent += 1
+                self._delete_paths.add(path)
         started = time.monotonic()
         try:
             response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False, stream=True)

@@ -77,7 +77,7 @@ _CATALOGUE: tuple[Defect, ...] = (
            "fail", ("SCH-STATUS",)),
     Defect("reserved-char-500", "status",
            "Ids containing '!' (raw or %21) answer 500 with a valid Error body.",
-           "fail", ("SRV-NO-5XX", "BEH-UNKNOWN-404")),
+           "fail", ("SRV-NO-5XX",)),
     Defect("unknown-uuid-400", "status",
            "Unknown UUID-shaped ids answer 400 with a valid Error body.",
            "fail", ("SCH-STATUS", "BEH-UNKNOWN-404")),

@@ -67,6 +67,9 @@ def _print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None)
     if mode is not None:
         settle = (run.cancel_mode or {}).get("settle_seconds")
         echo(f"cancel mode: {mode}" + (f" (settled in up to {settle:.2f} s)" if settle is not None else ""))
+    if run.coverage:
+        echo(f"coverage: {run.coverage.get('distinct_ids')} distinct ids in {run.coverage.get('deletes')} DELETEs; "
+             f"{len(run.coverage.get('classes') or {})} id classes")
     echo("")
     echo(
         f"{run.headline}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "

@@ -22,10 +22,29 @@ _MAX_MESSAGE = 240
 @dataclass(frozen=True)
 class CheckContext:
     fragment: Fragment
+    # --strict-urls: a 400/414 for a URL-hostile id fails SCH-STATUS instead of being information.
+    strict_urls: bool = False
 
     @classmethod
-    def default(cls) -> CheckContext:
-        return cls(fragment=load_fragment())
+    def default(cls, *, strict_urls: bool = False) -> CheckContext:
+        return cls(fragment=load_fragment(), strict_urls=strict_urls)
+
+
+# What an HTTP layer (Tomcat, Spring Security's StrictHttpFirewall, nginx) answers for a path it
+# refuses before the API sees it: 400, or 414 for a URI over its length limit.
+URL_LAYER_STATUSES = (400, 414)
+URL_HOSTILE = "url-hostile"
+
+
+def refused_by_url_layer(ctx: CheckContext, exchange: Exchange) -> bool:
+    """A 400/414 (any body) to a URL-hostile id, outside --strict-urls: not the API's answer."""
+    response = exchange.response
+    return (
+        not ctx.strict_urls
+        and response is not None
+        and response.status in URL_LAYER_STATUSES
+        and exchange.request.id_class == URL_HOSTILE
+    )
 
 
 CheckResult = Sequence[Violation] | None
@@ -74,6 +93,9 @@ def documented_status(ctx: CheckContext, exchange: Exchange) -> CheckResult:
     documented = ctx.fragment.documented_statuses
     if response.status in documented:
         return []
+    if refused_by_url_layer(ctx, exchange):
+        # Recorded under SCH-URL-LAYER instead; see docs/DESIGN.md "Well-formed vs URL-hostile ids".
+        return None
     listed = ", ".join(str(s) for s in sorted(documented))
     message = f"undocumented status {response.status} {response.reason}".rstrip()
     if 300 <= response.status < 400:
@@ -197,6 +219,28 @@ def error_extensions(ctx: CheckContext, exchange: Exchange) -> CheckResult:
         if key not in known[name]
     ]
     return sorted(notes, key=lambda v: v.path or "")
+
+
+@register(
+    "SCH-URL-LAYER",
+    severity=Severity.MAY,
+    profile=Profile.SCHEMA,
+    kind=Kind.RESPONSE,
+    title="A URL-hostile id may be refused by the HTTP layer (400/414, any body); reported as information",
+    seed="Responses: 200 Task was cancelled successfully. 404 Task not found. "
+    "409 Task can not be cancelled. 500 Unexpected error",
+    source="Tomcat, Spring Security StrictHttpFirewall and nginx answer 400/414 before the API for encoded "
+    "slashes, backslashes, percents, periods, semicolons, control characters, dot segments and long URIs; "
+    "--strict-urls fails SCH-STATUS instead",
+)
+def url_layer_refusal(ctx: CheckContext, exchange: Exchange) -> CheckResult:
+    response = exchange.response
+    if response is None or exchange.request.id_class != URL_HOSTILE or ctx.strict_urls:
+        return None
+    if not refused_by_url_layer(ctx, exchange):
+        return []
+    return [Violation(f"URL-hostile id answered {response.status} {response.reason}".rstrip()
+                      + " before the API (HTTP layer)")]
 
 
 @register(
