@@ -160,7 +160,7 @@ def run_defect(
     seconds = time.monotonic() - started
     correct, why = judge(defect, run, error)
     if run is not None:
-        verdict = run.verdict
+        verdict = str(run.verdict)
         failed = tuple(r.requirement.id for r in run.results if r.outcome is Outcome.FAIL)
     else:
         verdict = "NO VERDICT (exit 3)"
