@@ -10,7 +10,7 @@ a row wrong.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pytest
 
@@ -51,7 +51,7 @@ def _result(rid: str, outcome: Outcome, texts: Iterable[str] = ()) -> Requiremen
                              outcome, "", 1, len(findings), findings)
 
 
-def _run(failed: dict[str, Iterable[str]]) -> RunResult:
+def _run(failed: Mapping[str, Iterable[str]]) -> RunResult:
     """Every MUST/SHOULD requirement PASSes except the `failed` ones (id -> finding texts)."""
     results = tuple(
         _result(r.id, Outcome.FAIL, failed[r.id]) if r.id in failed else _result(r.id, Outcome.PASS)

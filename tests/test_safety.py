@@ -18,6 +18,7 @@ from conformance.engine.target import Target, TargetConfig
 from conformance.options import RunOptions
 from conformance.reference import ReferenceConfig, ReferenceServer
 from conformance.reference.app import UNPOOLED_TASKS
+from conformance.reference.store import RequestRecord
 
 PASSWORD = "s3cret-Safety-pw"
 
@@ -40,7 +41,7 @@ def run_cli(server: ReferenceServer, tmp_path: Path, *args: str) -> subprocess.C
     )
 
 
-def deletes(server: ReferenceServer) -> list[object]:
+def deletes(server: ReferenceServer) -> list[RequestRecord]:
     return [r for r in server.request_log if r.method == "DELETE"]
 
 
