@@ -44,6 +44,10 @@ MODULES: tuple[str, ...] = (
 # Fast tests (seconds, no end-to-end runs of the whole suite) that judge each module. Scenario
 # and stateful code are only reached by whole runs, so they get the quickest end-to-end tests.
 FAST = ("tests/test_checks.py", "tests/test_bodies.py", "tests/test_tasks.py")
+# A faithful server alone cannot kill a scenario mutant that stops a failure from being reported:
+# a few detection-matrix rows whose defects the scenarios and the state machine must catch.
+_MATRIX_ROWS = tuple(f"tests/test_detection_matrix.py::test_defect_verdict[{name}]" for name in
+                     ("racing-cancels", "cancel-wrong-task", "cancel-finished-task", "unknown-id-409"))
 TESTS: dict[str, tuple[str, ...]] = {
     "conformance/requirements/checks.py": FAST,
     "conformance/bodies.py": FAST,
@@ -56,9 +60,9 @@ TESTS: dict[str, tuple[str, ...]] = {
                                      "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced"),
     "conformance/engine/generation.py": ("tests/test_generation.py",),
     "conformance/requirements/scenarios.py": ("tests/test_e2e.py::test_reference_server_passes",
-                                              "tests/test_profiles.py"),
+                                              "tests/test_profiles.py", *_MATRIX_ROWS),
     "conformance/requirements/stateful.py": ("tests/test_e2e.py::test_reference_server_passes",
-                                             "tests/test_profiles.py"),
+                                             "tests/test_profiles.py", *_MATRIX_ROWS),
 }
 
 # What the private copy needs for the tests above: the package, the tests, the fragment and the
