@@ -1,17 +1,25 @@
 """Detection matrix: run the suite against every reference-server defect and judge each verdict.
 
-    python -m benchmarks.detection [--max-examples N] [--seed N] [--timeout S] [NAME ...]
+    python -m benchmarks.detection [--only NAME[,NAME]] [--max-examples N] [--seed N] [--timeout S] [NAME ...]
 
 Each defect of `conformance.reference.defects.DEFECTS` says what the suite must conclude
-(`expect`) and which requirements must fail. A row is right when:
+(`expect`) and which requirements must fail. The WHOLE verdict is judged: the set of MUST and
+SHOULD requirements with outcome FAIL must EQUAL the entry's `requirements` ("fail", "warn") or be
+empty ("pass"). Any other failure is a false positive and makes the row wrong. A row is right when:
 
-- "fail": the run is not conformant and every listed requirement has outcome FAIL; a hostile
-  defect that lists none counts as detected when the run ends with "stopped answering" (exit 3);
-- "warn": the run is conformant, every listed (SHOULD) requirement FAILs, and the same result
-  is not conformant under --strict;
-- "pass": the run is conformant and no requirement FAILs at all.
+- "fail": the run is not conformant and the failed set is exactly the listed requirements; a
+  hostile defect that lists none counts as detected when the run ends with "stopped answering"
+  (exit 3);
+- "warn": the run is conformant, the failed set is exactly the listed (SHOULD) requirements, and
+  the same result is not conformant under --strict;
+- "pass": the run is conformant and no MUST or SHOULD requirement FAILs.
 
-Exits 1 when any row is wrong, so the matrix doubles as a regression gate.
+Besides, when `EVIDENCE` names substrings for a defect, every expected failure must carry at least
+one FAIL finding whose summary or violations mention one of them (the status code, the JSON path),
+so a requirement failing for an unrelated reason does not count as detecting the defect.
+
+Exits 1 when any row is wrong, so the matrix doubles as a regression gate; the last line is
+`detection: K/N verdicts right`.
 """
 
 from __future__ import annotations
@@ -27,9 +35,9 @@ from dataclasses import dataclass
 from conformance.engine.runner import execute
 from conformance.engine.session import open_session
 from conformance.engine.target import TargetError, TargetStoppedAnswering
-from conformance.model import Outcome
+from conformance.model import Level, Outcome, Severity
 from conformance.options import RunOptions
-from conformance.outcome import RunResult
+from conformance.outcome import RequirementResult, RunResult
 from conformance.reference.defects import CATEGORIES, DEFECTS, Defect
 
 # Enough generated ids for every id-dependent defect (odd-id-400 needs odd characters) while the
@@ -43,6 +51,78 @@ DEFAULT_TIMEOUT = 2.0
 MIN_DETECTED = 25
 MIN_VARIATIONS = 5
 REQUIRED_CATEGORIES = ("status", "error-schema", "content-type", "behaviour", "concurrency", "auth")
+
+
+# What each defect's expected failures must mention: the defect's own evidence (a status code, a
+# JSON path, a media type). Kept here because the catalogue (reference/defects.py) belongs to the
+# reference server; a defect without an entry is judged on its failed set only.
+EVIDENCE: dict[str, tuple[str, ...]] = {
+    # status codes: the undocumented code itself
+    "wrong-success-status": ("204",),
+    "odd-id-400": ("status 400",),
+    "html-500": ("500",),
+    "unknown-id-500": ("500",),
+    "accepted-202": ("202",),
+    "redirect-cancel": ("307",),
+    "reserved-char-500": ("500",),
+    "unknown-uuid-400": ("400",),
+    "generated-204": ("204",),
+    # Error schema: the JSON path or the parse failure
+    "missing-error-body": ("the body is empty",),
+    "plain-text-error": ("not JSON",),
+    "error-wrong-type-top": ("/message: 7 is not of type 'string'",),
+    "error-wrong-type-nested": ("/nestedErrors/0/nestedErrors/0/nestedErrors/0/errorCode",),
+    "error-bad-cause": ("/causes/1/message", "/causes/1/type"),
+    "error-as-array": ("is not of type 'object'",),
+    "context-not-object": ("/context",),
+    "arguments-not-strings": ("/arguments/0",),
+    "nested-errors-not-array": ("is not of type 'array'",),
+    "error-null-fields": ("/errorType", "/remediationMessage"),
+    "invalid-json-error": ("not JSON",),
+    "json-error-as-text-plain": ("text/plain",),
+    "success-with-body": ("200 carries a",),
+    # behaviour: the wrong answer or the wrong state read back
+    "cancel-finished-task": ("answered 200, not 409",),
+    "pending-cancellable": ("PENDING task",),
+    "recancel-200": ("answered 200, not 409",),
+    "cancel-not-applied": ("reads IN_PROGRESS, not CANCELLED",),
+    "forget-cancelled": ("404",),
+    "unknown-id-409": ("answered 409",),
+    "unknown-id-200": ("answered 200",),
+    "cancel-wrong-task": ("also cancelled",),
+    "cancel-never-settles": ("IN_PROGRESS",),
+    "refused-cancel-changes-task": ("reads CANCELLED after the cancel",),
+    "vanish-after-409": ("404",),
+    "racing-cancels": ("[200, 200",),
+    "race-zero-winners": ("409",),
+    "race-404-losers": ("404",),
+    "auth-ignored": ("not 401/403",),
+    "any-bearer-accepted": ("not 401/403",),
+    # hostile bodies: the limit that was hit
+    "huge-error-body": ("larger than the suite reads",),
+    "deep-invalid-nesting": ("levels deep",),
+    "deep-valid-nesting-10k": ("levels deep",),
+    "invalid-utf8-error": ("not valid UTF-8",),
+    "redirect-other-host": ("127.0.0.2",),
+}
+
+# Severities whose failures make up the judged set: a MAY never fails a run, so it is not judged.
+JUDGED_SEVERITIES = (Severity.MUST, Severity.SHOULD)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the matrix demands of one catalogue entry."""
+
+    name: str
+    expect: str
+    requirements: frozenset[str]
+    evidence: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, defect: Defect) -> Expectation:
+        wanted = frozenset(defect.requirements) if defect.expect in ("fail", "warn") else frozenset()
+        return cls(defect.name, defect.expect, wanted, EVIDENCE.get(defect.name, ()))
 
 
 @dataclass(frozen=True)
@@ -80,7 +160,7 @@ def run_defect(
     seconds = time.monotonic() - started
     correct, why = judge(defect, run, error)
     if run is not None:
-        verdict = run.verdict
+        verdict = str(run.verdict)
         failed = tuple(r.requirement.id for r in run.results if r.outcome is Outcome.FAIL)
     else:
         verdict = "NO VERDICT (exit 3)"
@@ -88,34 +168,59 @@ def run_defect(
     return Row(defect.name, defect.category, defect.expect, verdict, failed, requests, seconds, correct, why)
 
 
-def judge(defect: Defect, run: RunResult | None, error: TargetError | None) -> tuple[bool, str]:
-    """Whether the run's outcome is the one `defect` demands, and a short reason when it is not."""
+def failed_set(run: RunResult) -> set[str]:
+    """The MUST and SHOULD requirements the run failed: what the matrix compares with the catalogue."""
+    return {r.requirement.id for r in run.results
+            if r.outcome is Outcome.FAIL and r.requirement.severity in JUDGED_SEVERITIES}
+
+
+def failure_texts(result: RequirementResult) -> list[str]:
+    """Summaries and violations of a requirement's FAIL findings, plus its reason."""
+    texts = [result.reason or ""]
+    for finding in result.findings:
+        if finding.level is Level.FAIL:
+            texts.append(finding.summary)
+            texts += [str(v) for v in finding.violations]
+    return texts
+
+
+def judge(defect: Defect, run: RunResult | None, error: TargetError | None,
+          expectation: Expectation | None = None) -> tuple[bool, str]:
+    """Whether the run's whole verdict is the one `defect` demands, and a short reason when it is not."""
+    want = expectation or Expectation.of(defect)
     if run is None:
         # Only a target that stops answering may end a run without a verdict, and only when the
         # defect names no requirement a verdict would have to show.
-        if defect.expect == "fail" and not defect.requirements and isinstance(error, TargetStoppedAnswering):
+        if want.expect == "fail" and not want.requirements and isinstance(error, TargetStoppedAnswering):
             return True, "stopped answering (exit 3)"
         return False, f"no verdict: {error}"
-    outcomes = {r.requirement.id: r.outcome for r in run.results}
-    missing = [rid for rid in defect.requirements if outcomes.get(rid) is not Outcome.FAIL]
-    failing = sorted(rid for rid, outcome in outcomes.items() if outcome is Outcome.FAIL)
-    if defect.expect == "fail":
+    failing = failed_set(run)
+    problems = []
+    extra = sorted(failing - want.requirements)
+    missing = sorted(want.requirements - failing)
+    if extra:
+        problems.append(f"false positive: {', '.join(extra)}")
+    if missing:
+        problems.append(f"not failed: {', '.join(missing)}")
+    if want.expect == "fail":
+        if not want.requirements:
+            problems.append("expected the target to be reported as stopped answering")
         if run.conformant:
-            return False, "judged conformant"
-        if missing:
-            return False, f"not failed: {', '.join(missing)}"
-        return True, ""
-    if defect.expect == "warn":
+            problems.append("judged conformant")
+    elif want.expect == "warn":
         if not run.conformant:
-            return False, f"not conformant (failed: {', '.join(failing)})"
-        if missing:
-            return False, f"no warning from: {', '.join(missing)}"
-        if dataclasses.replace(run, strict=True).conformant:
-            return False, "still conformant under --strict"
-        return True, ""
-    if not run.conformant or failing:
-        return False, f"false positive: {', '.join(failing) or run.verdict}"
-    return True, ""
+            problems.append("not conformant")
+        elif dataclasses.replace(run, strict=True).conformant:
+            problems.append("still conformant under --strict")
+    elif not run.conformant:
+        problems.append(f"judged {run.verdict}")
+    if want.evidence:
+        results = {r.requirement.id: r for r in run.results}
+        for rid in sorted(want.requirements & failing):
+            texts = failure_texts(results[rid])
+            if not any(e in t for t in texts for e in want.evidence):
+                problems.append(f"{rid} fails without mentioning {' or '.join(repr(e) for e in want.evidence)}")
+    return (not problems), "; ".join(problems)
 
 
 def matrix(
@@ -179,21 +284,35 @@ def render(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
+def summary_line(rows: Sequence[Row]) -> str:
+    """The last line of the matrix, for people and for scripts that grep it."""
+    return f"detection: {sum(r.correct for r in rows)}/{len(rows)} verdicts right"
+
+
+def _names(value: str) -> list[str]:
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.detection", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="defects to run [default: all]")
+    parser.add_argument("--only", type=_names, action="extend", default=[], metavar="NAME[,NAME]",
+                        help="run only these catalogue entries (repeatable, comma-separated)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--max-examples", type=int, default=DEFAULT_MAX_EXAMPLES)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     args = parser.parse_args(argv)
-    unknown = [n for n in args.names if n not in DEFECTS]
+    # Order kept, duplicates dropped: `--only a,b a` runs a and b once each.
+    chosen = list(dict.fromkeys([*args.names, *args.only]))
+    unknown = [n for n in chosen if n not in DEFECTS]
     if unknown:
         parser.error(f"unknown defect(s): {', '.join(unknown)}")
-    problems = [] if args.names else coverage_problems()
-    rows = matrix(args.names, seed=args.seed, max_examples=args.max_examples, timeout=args.timeout)
+    problems = [] if chosen else coverage_problems()
+    rows = matrix(chosen, seed=args.seed, max_examples=args.max_examples, timeout=args.timeout)
     print(render(rows))
     for problem in problems:
         print(f"coverage: {problem}")
+    print(summary_line(rows))
     return 1 if problems or not all(r.correct for r in rows) else 0
 
 

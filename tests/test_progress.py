@@ -47,14 +47,19 @@ def test_status_line_counts_requests_and_failures_and_redacts() -> None:
 def test_live_display_on_a_terminal_shows_activity_and_stops_on_exceptions() -> None:
     stream = io.StringIO()
     session = _failing_session()
+    refreshers: list[threading.Thread] = []
     with pytest.raises(RuntimeError, match="boom"), progress(session, interactive=True, stream=stream,
                                                               secrets=(SECRET,)):
+        # Taken inside the block: after it the thread may already be gone, and a loop over
+        # nothing would prove nothing.
+        refreshers = [t for t in threading.enumerate() if type(t).__module__.startswith("rich")]
         raise RuntimeError("boom")
     text = stream.getvalue()
     assert "\x1b[" in text and "42" in text and "schema checks" in text
     assert SECRET not in text
     # rich's refresh thread was told to stop when the block left; it ends without anyone's help
-    for thread in [t for t in threading.enumerate() if type(t).__module__.startswith("rich")]:
+    assert refreshers, "the live display ran no refresh thread"
+    for thread in refreshers:
         thread.join(10)
         assert not thread.is_alive()
 

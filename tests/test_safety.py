@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from conformance.engine import target as target_module
+from conformance.engine.session import open_session
+from conformance.engine.target import Target, TargetConfig
+from conformance.options import RunOptions
 from conformance.reference import ReferenceConfig, ReferenceServer
+from conformance.reference.app import UNPOOLED_TASKS
+from conformance.reference.store import RequestRecord
 
 PASSWORD = "s3cret-Safety-pw"
 
@@ -35,7 +41,7 @@ def run_cli(server: ReferenceServer, tmp_path: Path, *args: str) -> subprocess.C
     )
 
 
-def deletes(server: ReferenceServer) -> list[object]:
+def deletes(server: ReferenceServer) -> list[RequestRecord]:
     return [r for r in server.request_log if r.method == "DELETE"]
 
 
@@ -58,21 +64,67 @@ def test_only_handed_over_in_progress_tasks_are_cancelled(appliance: ReferenceSe
     assert all(appliance.store.status_of(t) == "IN_PROGRESS" for t in untouched)
 
 
+@pytest.fixture
+def unpooled_appliance() -> Iterator[ReferenceServer]:
+    """An appliance that also holds listed-but-not-handed-over tasks with short ids (0, a, %, ...)."""
+    server = ReferenceServer(ReferenceConfig(password=PASSWORD, defects=frozenset({"non-uuid-task-ids"}))).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("discover", [["--discover"], []], ids=["discover", "listing-only"])
-def test_generated_ids_never_name_an_existing_task(appliance: ReferenceServer, tmp_path: Path,
+def test_generated_ids_never_name_an_existing_task(unpooled_appliance: ReferenceServer, tmp_path: Path,
                                                    discover: list[str]) -> None:
-    result = run_cli(appliance, tmp_path, "--profile", "schema", "--max-examples", "200", *discover)
+    appliance = unpooled_appliance
+    handed = {i for ids in appliance.state_document()["tasks"].values() for i in ids}
+    unpooled = set(appliance.unpooled_task_ids())
+    # Short ids such as "0" and "a" are what a generator produces first: the test is only worth
+    # something if the server really holds tasks a careless generator would hit.
+    assert {"0", "a", "%"} <= unpooled and not unpooled & handed
+    listed = handed | unpooled
+    result = run_cli(appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
+                     "--profile", "schema", "--max-examples", "200", *discover)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    known = {i for ids in appliance.state_document()["tasks"].values() for i in ids}
-    generated = [r for r in deletes(appliance) if r.task_id not in known]
+    sent = deletes(appliance)
+    # Judged from the server's log, not from the suite's own idea of what it generated: a DELETE
+    # either names a task the suite may use (handed over, or found by --discover, and refusing the
+    # cancel), or names no listed task at all.
+    for record in sent:
+        if record.task_id in listed:
+            assert record.task_status_before not in (None, "IN_PROGRESS"), record
+            if not discover:
+                assert record.task_id in handed, f"DELETE of an unlisted-to-the-suite task: {record}"
+        else:
+            assert record.task_status_before is None, record
+    assert not [r for r in sent if r.task_id in unpooled and r.task_status_before == "IN_PROGRESS"]
+    generated = [r for r in sent if r.task_id not in listed]
     assert len(generated) >= 150
-    assert all(r.task_status_before is None for r in generated)
-    # The schema profile never cancels anything.
-    assert not [r for r in deletes(appliance) if r.task_status_before == "IN_PROGRESS"]
+    # The schema profile never cancels anything: every IN_PROGRESS task, pooled or not, is untouched.
+    assert not [r for r in sent if r.task_status_before == "IN_PROGRESS"]
     assert appliance.store.ids_by_status()["IN_PROGRESS"] == appliance.state_document()["tasks"]["IN_PROGRESS"]
+    assert all(appliance.store.status_of(t) == status for t, status in UNPOOLED_TASKS)
     # Even without --discover the run lists the target's tasks (read-only) to keep clear of them.
     assert any(r.method == "GET" and r.path == "/v1/tasks" for r in appliance.request_log)
+
+
+def test_a_handed_over_task_that_finished_before_use_is_not_cancelled(tmp_path: Path) -> None:
+    config = ReferenceConfig(password=PASSWORD, defects=frozenset({"task-finishes-before-use"}))
+    with ReferenceServer(config) as appliance:
+        finishing = appliance.service.finishes_on_read
+        assert finishing is not None
+        result = run_cli(appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
+                         "--max-examples", "20")
+        log = list(appliance.request_log)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The suite did read the task (so it could see it finish) and then left it alone.
+    assert any(r.method == "GET" and r.task_id == finishing for r in log)
+    assert not [r for r in log if r.method == "DELETE" and r.task_id == finishing]
+    # ... while the other handed-over IN_PROGRESS tasks were used: the run did cancel something.
+    assert [r for r in log if r.method == "DELETE" and r.task_status_before == "IN_PROGRESS"]
 
 
 @pytest.mark.parametrize("budget", [25, 120])
@@ -102,11 +154,59 @@ def test_dry_run_sends_nothing(appliance: ReferenceServer, tmp_path: Path) -> No
     assert PASSWORD not in result.stdout + result.stderr
 
 
-def test_rate_limit_spaces_requests(appliance: ReferenceServer, tmp_path: Path) -> None:
-    result = run_cli(appliance, tmp_path, "--profile", "schema", "--max-examples", "10", "--rate-limit", "20")
+class _FakeTime:
+    """Stands in for the `time` module inside engine/target.py: a clock that only sleeps move."""
 
-    assert result.returncode == 0, result.stderr
-    stamps = sorted(r.timestamp for r in appliance.request_log)
-    # 20 requests per second: no two requests closer than the interval, give or take scheduling.
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert min(gaps) >= 0.03
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize("rate", [20.0, 4.0])
+def test_rate_limit_spaces_requests(monkeypatch: pytest.MonkeyPatch, rate: float) -> None:
+    clock = _FakeTime()
+    monkeypatch.setattr(target_module, "time", clock)
+    target = Target(TargetConfig(base_url="http://127.0.0.1:9", rate_limit=rate))
+    starts = []
+    for _ in range(10):
+        target._take_slot()
+        starts.append(clock.now)
+
+    interval = 1.0 / rate
+    # The first request goes at once; every later one waits for its slot, exactly one interval on.
+    assert starts[0] == 1000.0
+    assert [round(b - a, 9) for a, b in itertools.pairwise(starts)] == [interval] * 9
+    assert len(clock.sleeps) == 9
+    assert target.requests_sent == 10
+
+
+def test_rate_limit_does_not_wait_when_requests_are_already_spaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _FakeTime()
+    monkeypatch.setattr(target_module, "time", clock)
+    target = Target(TargetConfig(base_url="http://127.0.0.1:9", rate_limit=10.0))
+    for _ in range(5):
+        target._take_slot()
+        clock.now += 0.5  # the exchange itself took longer than the interval
+    assert clock.sleeps == []
+
+
+def test_no_rate_limit_never_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _FakeTime()
+    monkeypatch.setattr(target_module, "time", clock)
+    target = Target(TargetConfig(base_url="http://127.0.0.1:9"))
+    for _ in range(20):
+        target._take_slot()
+    assert clock.sleeps == [] and target.requests_sent == 20
+
+
+def test_rate_limit_option_reaches_the_target() -> None:
+    # The fake-clock tests above prove the limiter; this proves --rate-limit's option feeds it.
+    with open_session(RunOptions(rate_limit=20.0, max_examples=1)) as session:
+        assert session.target.config.rate_limit == 20.0

@@ -1,0 +1,333 @@
+"""A small, self-contained mutation tester for the modules that decide verdicts.
+
+    python -m benchmarks.mutation [--sample N] [--seed S] [--modules PATH[,PATH]] [--timeout S] [--list]
+
+Each mutant is one small AST change to one module (a flipped comparison, a negated condition,
+`and` <-> `or`, an integer constant off by one, a removed call statement, `Outcome.PASS` <->
+`Outcome.FAIL`). It is written into a private copy of the repository (the working tree is never
+touched) and judged by a fast selection of the suite's own tests, run with `pytest -x` under a
+timeout: a mutant is "killed" when the tests fail (or time out), and "survives" when they all pass.
+A survivor is a change to the verdict logic that no test notices: a test to write, or dead code.
+
+The last line is `mutation score: K/N killed (P%)`; the survivors are listed above it as
+`file:line: mutation`. Not part of .ci/run: it takes minutes, and the score is for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODULES: tuple[str, ...] = (
+    "conformance/requirements/checks.py",
+    "conformance/requirements/scenarios.py",
+    "conformance/requirements/stateful.py",
+    "conformance/engine/recorder.py",
+    "conformance/outcome.py",
+    "conformance/bodies.py",
+    "conformance/engine/generation.py",
+    "conformance/engine/target.py",
+)
+
+# Fast tests (seconds, no end-to-end runs of the whole suite) that judge each module. Scenario
+# and stateful code are only reached by whole runs, so they get the quickest end-to-end tests.
+FAST = ("tests/test_checks.py", "tests/test_bodies.py", "tests/test_tasks.py")
+# A faithful server alone cannot kill a scenario mutant that stops a failure from being reported:
+# a few detection-matrix rows whose defects the scenarios and the state machine must catch.
+_MATRIX_ROWS = tuple(f"tests/test_detection_matrix.py::test_defect_verdict[{name}]" for name in
+                     ("racing-cancels", "cancel-wrong-task", "cancel-finished-task", "unknown-id-409"))
+TESTS: dict[str, tuple[str, ...]] = {
+    "conformance/requirements/checks.py": FAST,
+    "conformance/bodies.py": FAST,
+    "conformance/engine/recorder.py": FAST,
+    "conformance/outcome.py": (*FAST, "tests/test_cli_flags.py::test_nothing_exercised_is_not_conformant_and_exits_1",
+                               "tests/test_cli_flags.py::test_strict_and_certify_on_run_result",
+                               "tests/test_reports.py"),
+    "conformance/engine/target.py": ("tests/test_target.py", "tests/test_safety.py::test_rate_limit_spaces_requests",
+                                     "tests/test_safety.py::test_no_rate_limit_never_sleeps",
+                                     "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced"),
+    "conformance/engine/generation.py": ("tests/test_generation.py",),
+    "conformance/requirements/scenarios.py": ("tests/test_e2e.py::test_reference_server_passes",
+                                              "tests/test_profiles.py", *_MATRIX_ROWS),
+    "conformance/requirements/stateful.py": ("tests/test_e2e.py::test_reference_server_passes",
+                                             "tests/test_profiles.py", *_MATRIX_ROWS),
+}
+
+# What the private copy needs for the tests above: the package, the tests, the fragment and the
+# configuration pytest reads (pythonpath, markers).
+COPIED = ("conformance", "tests", "openapi", "docs", "benchmarks", "pyproject.toml")
+
+_SWAPPED_COMPARISONS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,
+    ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+}
+_SYMBOL = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.GtE: ">=", ast.Gt: ">", ast.LtE: "<=",
+           ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: str
+    index: int  # the n-th mutation site of the module, in the order _Mutator visits them
+    line: int
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.line}: {self.description}"
+
+
+class _Mutator(ast.NodeTransformer):
+    """Visits every mutation site in a fixed order; applies the one numbered `target` (if any)."""
+
+    def __init__(self, target: int | None = None) -> None:
+        self.target = target
+        self.sites: list[tuple[int, str]] = []
+        self.applied = False
+
+    def _site(self, node: ast.AST, description: str) -> bool:
+        """Record a site; True when it is the one to mutate."""
+        self.sites.append((getattr(node, "lineno", 0), description))
+        hit = len(self.sites) - 1 == self.target
+        self.applied = self.applied or hit
+        return hit
+
+    # Code that only exists for the type checker or for people is not behaviour.
+    def visit_If(self, node: ast.If) -> ast.AST:
+        if isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            return node
+        self.generic_visit(node)
+        if self._site(node, f"if {ast.unparse(node.test)[:60]} -> if not (...)"):
+            node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
+        return node
+
+    def visit_While(self, node: ast.While) -> ast.AST:
+        self.generic_visit(node)
+        if self._site(node, f"while {ast.unparse(node.test)[:60]} -> while not (...)"):
+            node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if self._site(node, f"... if {ast.unparse(node.test)[:60]} else ... -> if not (...)"):
+            node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        for i, op in enumerate(node.ops):
+            swapped = _SWAPPED_COMPARISONS.get(type(op))
+            if swapped and self._site(node, f"{_SYMBOL[type(op)]} -> {_SYMBOL[swapped]} in "
+                                            f"{ast.unparse(node)[:60]}"):
+                node.ops[i] = swapped()
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        self.generic_visit(node)
+        old, new = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
+        if self._site(node, f"{old} -> {new} in {ast.unparse(node)[:60]}"):
+            node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        value = node.value
+        if isinstance(value, int) and not isinstance(value, bool) and self._site(node, f"{value} -> {value + 1}"):
+            return ast.copy_location(ast.Constant(value + 1), node)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Name) and node.value.id == "Outcome" and node.attr in ("PASS", "FAIL"):
+            other = "FAIL" if node.attr == "PASS" else "PASS"
+            if self._site(node, f"Outcome.{node.attr} -> Outcome.{other}"):
+                node.attr = other
+        return node
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        # A call made for its effect (appending a violation, recording a finding); docstrings and
+        # bare constants are not statements that do anything.
+        if isinstance(node.value, ast.Call):
+            self.generic_visit(node)
+            if self._site(node, f"remove `{ast.unparse(node)[:60]}`"):
+                return ast.copy_location(ast.Pass(), node)
+            return node
+        return node
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        self.generic_visit(node)
+        if self._site(node, f"remove `{ast.unparse(node)[:60]}`"):
+            return ast.copy_location(ast.Pass(), node)
+        return node
+
+    # Annotations, decorators' registration metadata and docstrings carry no verdict logic.
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if node.value is not None:
+            node.value = self.visit(node.value)
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        node.body = [self.visit(stmt) for stmt in node.body]
+        return node
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        node.body = [self.visit(stmt) for stmt in node.body]
+        return node
+
+
+def mutants_of(module: str) -> list[Mutant]:
+    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
+    mutator = _Mutator()
+    mutator.visit(tree)
+    return [Mutant(module, i, line, text) for i, (line, text) in enumerate(mutator.sites)]
+
+
+def mutated_source(mutant: Mutant) -> str:
+    tree = ast.parse((ROOT / mutant.module).read_text(encoding="utf-8"))
+    mutator = _Mutator(mutant.index)
+    tree = mutator.visit(tree)
+    if not mutator.applied:
+        raise RuntimeError(f"mutation site {mutant.index} of {mutant.module} not found")
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def _copy_repository(destination: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "reports")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, destination / name)
+
+
+@dataclass(frozen=True)
+class Result:
+    mutant: Mutant
+    killed: bool
+    how: str  # "tests failed", "timeout", "survived", "does not import" ...
+    seconds: float
+
+
+def _pytest(copy: Path, tests: Sequence[str], timeout: float) -> tuple[int | None, str]:
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1",
+           # Entry-point plugins (schemathesis, xdist ...) cost seconds of start-up per mutant and
+           # the selected tests need none of them.
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+               "-m", "not browser and not interop", *tests]
+    try:
+        done = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return done.returncode, done.stdout[-2000:]
+
+
+def run_mutant(mutant: Mutant, copy: Path, timeout: float) -> Result:
+    target = copy / mutant.module
+    original = target.read_bytes()
+    started = time.monotonic()
+    try:
+        target.write_text(mutated_source(mutant), encoding="utf-8")
+        code, _ = _pytest(copy, TESTS.get(mutant.module, FAST), timeout)
+    finally:
+        target.write_bytes(original)
+    seconds = time.monotonic() - started
+    if code is None:
+        return Result(mutant, True, "timeout", seconds)
+    if code == 0:
+        return Result(mutant, False, "survived", seconds)
+    # 5: no tests collected (a bad selection), which must not count as a kill.
+    if code == 5:
+        return Result(mutant, False, "no tests ran", seconds)
+    return Result(mutant, True, "tests failed", seconds)
+
+
+def baseline_problems(copy: Path, modules: Sequence[str], timeout: float) -> list[str]:
+    """The selected tests must pass on the unmutated copy, or every mutant would look killed."""
+    problems = []
+    for tests in dict.fromkeys(TESTS.get(m, FAST) for m in modules):
+        code, output = _pytest(copy, tests, timeout)
+        if code != 0:
+            problems.append(f"tests fail without any mutation ({' '.join(tests)}): {output.strip()[-300:]}")
+    return problems
+
+
+def choose(modules: Sequence[str], sample: int | None, seed: int) -> list[Mutant]:
+    everything = [m for module in modules for m in mutants_of(module)]
+    if sample is None or sample >= len(everything):
+        return everything
+    return sorted(random.Random(seed).sample(everything, sample), key=lambda m: (m.module, m.index))
+
+
+def render(results: Sequence[Result]) -> Iterator[str]:
+    survivors = [r for r in results if not r.killed]
+    if survivors:
+        yield f"survivors ({len(survivors)}):"
+        for r in survivors:
+            yield f"  {r.mutant}" + ("" if r.how == "survived" else f" [{r.how}]")
+    killed = sum(r.killed for r in results)
+    percent = 100.0 * killed / len(results) if results else 0.0
+    yield f"mutation score: {killed}/{len(results)} killed ({percent:.0f}%)"
+
+
+def _modules(value: str) -> list[str]:
+    chosen = [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in chosen if not (ROOT / m).is_file()]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no such module: {', '.join(unknown)}")
+    return chosen
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mutation", description=__doc__.split("\n")[0])
+    parser.add_argument("--sample", type=int, default=None, metavar="N", help="test N random mutants [default: all]")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample [default: 0]")
+    parser.add_argument("--modules", type=_modules, default=list(MODULES), metavar="PATH[,PATH]",
+                        help="modules to mutate, relative to the repository root [default: the verdict modules]")
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                        help="seconds per mutant's tests; a timeout counts as killed [default: 120]")
+    parser.add_argument("--list", action="store_true", help="list the chosen mutants, run nothing")
+    args = parser.parse_args(argv)
+    if args.sample is not None and args.sample < 1:
+        parser.error("--sample must be at least 1")
+    mutants = choose(args.modules, args.sample, args.seed)
+    if args.list:
+        for mutant in mutants:
+            print(mutant)
+        print(f"{len(mutants)} mutants")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="sddc-mutation-") as tmp:
+        copy = Path(tmp)
+        _copy_repository(copy)
+        problems = baseline_problems(copy, sorted({m.module for m in mutants}), args.timeout)
+        if problems:
+            for problem in problems:
+                print(f"mutation: {problem}", file=sys.stderr)
+            return 2
+        results = []
+        for n, mutant in enumerate(mutants, 1):
+            result = run_mutant(mutant, copy, args.timeout)
+            results.append(result)
+            print(f"[{n}/{len(mutants)}] {'killed  ' if result.killed else 'SURVIVED'} {mutant} "
+                  f"({result.how}, {result.seconds:.1f} s)", flush=True)
+    for line in render(results):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
