@@ -336,7 +336,7 @@ def test_outcomes() -> None:
     assert results["SCH-ERROR-BODY"].outcome is Outcome.PASS
     # No 200 was observed: not passed, not failed.
     assert results["SCH-200-EMPTY"].outcome is Outcome.NOT_RUN
-    assert "no exchange" in results["SCH-200-EMPTY"].reason
+    assert "no response" in results["SCH-200-EMPTY"].reason
     for r in recorder.results(selected=set()):
         assert r.outcome is Outcome.SKIPPED
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import known_wrong
 
 from conformance import requirements
 from conformance.engine.runner import execute
@@ -58,12 +59,12 @@ def test_reference_server_passes() -> None:
 
 
 CASES: list[Any] = [
-    pytest.param("wrong-success-status", Profile.FULL, "SCH-STATUS"),
+    pytest.param("wrong-success-status", Profile.FULL, "SCH-STATUS", marks=known_wrong("wrong-success-status")),
     pytest.param("success-with-body", Profile.FULL, "SCH-200-EMPTY"),
     ("odd-id-400", Profile.SCHEMA, "SCH-STATUS"),
-    ("html-500", Profile.SCHEMA, "SRV-NO-5XX"),
+    pytest.param("html-500", Profile.SCHEMA, "SRV-NO-5XX", marks=known_wrong("html-500")),
     ("missing-error-body", Profile.SCHEMA, "SCH-ERROR-BODY"),
-    ("plain-text-error", Profile.SCHEMA, "SCH-ERROR-BODY"),
+    pytest.param("plain-text-error", Profile.SCHEMA, "SCH-ERROR-BODY", marks=known_wrong("plain-text-error")),
     ("error-wrong-type-top", Profile.SCHEMA, "SCH-ERROR-BODY"),
     ("error-wrong-type-nested", Profile.SCHEMA, "SCH-ERROR-BODY"),
     ("error-bad-cause", Profile.SCHEMA, "SCH-ERROR-BODY"),
@@ -129,7 +130,7 @@ def test_legitimate_variations_pass(defect: str) -> None:
         assert paths == set()
 
 
-@pytest.mark.parametrize("defect", list(DEFECTS))
+@pytest.mark.parametrize("defect", [pytest.param(n, marks=known_wrong(n)) for n in DEFECTS])
 def test_schema_profile_blames_only_what_the_catalogue_lists(defect: str) -> None:
     """Every catalogue entry in the safe profile: no requirement outside the entry's list fails.
 
