@@ -336,7 +336,10 @@ def test_outcomes() -> None:
     assert results["SCH-ERROR-BODY"].outcome is Outcome.PASS
     # No 200 was observed: not passed, not failed.
     assert results["SCH-200-EMPTY"].outcome is Outcome.NOT_RUN
-    assert "no response" in results["SCH-200-EMPTY"].reason
+    assert "no response this requirement applies to" in results["SCH-200-EMPTY"].reason
+    # When the budget ran out, the reason says so instead.
+    recorder.budget_exhausted = lambda: True
+    assert "request budget exhausted" in _results(recorder)["SCH-200-EMPTY"].reason
     for r in recorder.results(selected=set()):
         assert r.outcome is Outcome.SKIPPED
 

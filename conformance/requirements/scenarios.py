@@ -219,7 +219,7 @@ def await_cancelled(session: SuiteSession, task_id: str, purpose: str, *, since:
 def settle_violation(settling: Settling, settle_timeout: float) -> Violation:
     final = settling.final
     if final.status == CANCELLABLE:
-        why = f"still reads IN_PROGRESS when the {settle_timeout:g} s settle window closed"
+        why = f"reads IN_PROGRESS, not CANCELLED, when the {settle_timeout:g} s settle window closed"
     else:
         why = f"ended as {final.describe()}, not CANCELLED"
     return Violation(f"after a 200 cancel, task {settling.task_id} {why} (reads: {settling.timeline()})")
@@ -517,8 +517,8 @@ def judge_race(codes: list[int], n: int, task_id: str, *, pending: bool, asynchr
         violations.append(Violation(f"{n} concurrent cancels of {task_id} answered {codes}: losers must answer "
                                     f"409, not {', '.join(str(c) if c else 'no answer' for c in others)}"))
     if winners > 1 and not (pending or asynchronous):
-        violations.append(Violation(f"{n} concurrent cancels of {task_id} answered {codes}: {winners} answered "
-                                    "200, but the target cancels synchronously (the task read CANCELLED right "
+        violations.append(Violation(f"{n} concurrent cancels of {task_id} answered {codes}: a loser answered "
+                                    f"200, not 409 ({winners} winners), but the target cancels synchronously (the task read CANCELLED right "
                                     "after the race), so only one may win"))
     return violations
 
