@@ -518,8 +518,8 @@ def judge_race(codes: list[int], n: int, task_id: str, *, pending: bool, asynchr
                                     f"409, not {', '.join(str(c) if c else 'no answer' for c in others)}"))
     if winners > 1 and not (pending or asynchronous):
         violations.append(Violation(f"{n} concurrent cancels of {task_id} answered {codes}: a loser answered "
-                                    f"200, not 409 ({winners} winners), but the target cancels synchronously (the task read CANCELLED right "
-                                    "after the race), so only one may win"))
+                                    f"200, not 409 ({winners} winners), but the target cancels synchronously "
+                                    "(the task read CANCELLED right after the race), so only one may win"))
     return violations
 
 
