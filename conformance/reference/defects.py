@@ -134,7 +134,8 @@ _CATALOGUE: tuple[Defect, ...] = (
            "A cancelled task is removed, so GET and DELETE of it then answer 404.",
            "fail", ("BEH-CANCEL", "BEH-RECANCEL", "BEH-RACE", "BEH-STATEFUL")),
     Defect("unknown-id-409", "behaviour",
-           "Unknown ids answer 409 with an Error body.", "fail", ("BEH-UNKNOWN-404",)),
+           # The state machine's unknown-id rule sees the same 409.
+           "Unknown ids answer 409 with an Error body.", "fail", ("BEH-UNKNOWN-404", "BEH-STATEFUL")),
     Defect("unknown-id-200", "behaviour",
            "Unknown ids answer 200 with no body.", "fail", ("BEH-UNKNOWN-404",)),
     Defect("cancel-wrong-task", "behaviour",

@@ -426,6 +426,28 @@ def not_cancellable(session: SuiteSession) -> None:
         session.recorder.remark(rid, f"not exercised for {', '.join(missing)} (no such task given)")
 
 
+def judge_known_refusal(session: SuiteSession, given_status: str, task_id: str, exchange: Exchange) -> None:
+    """A known task in a non-cancellable status, cancelled during the schema phase: judged here.
+
+    The schema phase reaches every such task first; if its cancel were not judged on the spot, a
+    target that wrongly cancels it (or changes it on a 409) would leave the BEH-NOT-CANCELLABLE
+    scenario only a task that already reads CANCELLED, which then rightly refuses again.
+    """
+    rid = "BEH-NOT-CANCELLABLE"
+    code = status_of(exchange)
+    if code is None:
+        return  # no answer: SRV-ANSWERS judges that
+    violations = []
+    if code != 409:
+        violations.append(Violation(f"cancelling {given_status} task {task_id} answered {code}, not 409"))
+    after = read(session, task_id, f"{rid}: read after the schema phase's cancel")
+    if after.available and not unchanged(given_status, str(after.status)):
+        violations.append(Violation(f"{given_status} task {task_id} reads {after.status} after the cancel"))
+    elif after.http_status == 404:
+        violations.append(Violation(f"{given_status} task {task_id} is gone after the cancel: {after.describe()}"))
+    session.recorder.record(rid, violations, exchange)
+
+
 def unchanged(before: str, after: str) -> bool:
     # A PENDING task may start on its own and an IN_PROGRESS one finish; neither may end up cancelled.
     if after == before:

@@ -22,7 +22,7 @@ from conformance import requirements
 from conformance.engine import generation
 from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession
-from conformance.model import Violation
+from conformance.model import Exchange, Violation
 from conformance.requirements import scenarios as behavior
 from conformance.suite._assert import assert_requirements_held
 from conformance.tasks import encode_id
@@ -56,15 +56,18 @@ def exercise(session: SuiteSession) -> None:
     _EXERCISED[id(session)] = weakref.ref(session)
     sent: set[str] = set()
     classes: Counter[str] = Counter()
+    answers: dict[str, int | None] = {}
     try:
-        send_corpus(session, sent, classes)
-        send_near_misses(session, sent, classes)
+        send_corpus(session, sent, classes, answers)
+        send_near_misses(session, sent, classes, answers)
         send_generated(session, sent)
     finally:
         session.id_classes.update(classes)
 
 
-def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str]) -> None:
+def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str],
+                answers: dict[str, int | None]) -> None:
+    """Each known refusable task once, then the corpus; `answers` keeps each known task's own answer."""
     session.activity = "schema checks: id corpus"
     # Each known refusable task once, then every corpus class: Hypothesis then draws only new ids.
     known = [(f"known {status} task", Probe(encode_id(task_id), f"known {status} task", known_status=status))
@@ -74,41 +77,56 @@ def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str]) ->
             continue
         sent.add(probe.encoded)
         classes[cls] += 1
-        send(session, probe)
+        exchange = send(session, probe)
+        if probe.known_status is not None:
+            answers[probe.raw] = behavior.status_of(exchange)
+            behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
 
 
-def send_near_misses(session: SuiteSession, sent: set[str], classes: Counter[str]) -> None:
+def send_near_misses(session: SuiteSession, sent: set[str], classes: Counter[str],
+                     answers: dict[str, int | None]) -> None:
     """Ids next to a known refusable task's: 404 (case-flipped: as the task's own answer), task unchanged."""
     session.activity = "schema checks: near-miss ids"
+    # What each task reads just before its near-misses: "unchanged" is judged against this, not
+    # against the status it was handed over in, so a task the target wrongly changed on its own
+    # cancel (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
+    baseline: dict[str, str | None] = {}
     for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids()):
         if miss.probe.encoded in sent:
             continue
         sent.add(miss.probe.encoded)
         classes[f"near-miss: {miss.kind}"] += 1
-        judge_near_miss(session, miss)
+        if miss.task_id not in baseline:
+            baseline[miss.task_id] = behavior.read(
+                session, miss.task_id, f"BEH-UNKNOWN-404: read {miss.task_id} before its near-miss ids").status
+        baseline[miss.task_id] = judge_near_miss(session, miss, baseline[miss.task_id], answers.get(miss.task_id))
 
 
-def judge_near_miss(session: SuiteSession, miss: NearMiss) -> None:
+def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, own_answer: int | None) -> str | None:
+    """Send one near-miss id and judge it; returns what the task reads afterwards (the next baseline)."""
     probe = miss.probe
     exchange = session.target.cancel(probe.encoded, purpose=f"generated id ({probe.origin})", task_id=probe.raw)
     session.recorder.check(exchange)
     code = behavior.status_of(exchange)
     if code is None:
-        return
+        return before
     violations = []
+    # A case-flipped UUID may name the same task (RFC 4122): then it answers as the task's own id did.
+    same_task = miss.may_resolve and code == own_answer
     if miss.may_resolve:
-        # The same task, or none: a known refusable task answers 409, an unknown id 404.
-        if code not in (404, 409) and code < 500:  # a 5xx is SRV-NO-5XX's
+        if code not in (404, 409) and not same_task and code < 500:  # a 5xx is SRV-NO-5XX's
             violations.append(Violation(f"case-flipped id {probe.raw!r} of {miss.status} task {miss.task_id} "
-                                        f"answered {code}; expected 404 (no task) or 409 (the same task)"))
+                                        f"answered {code}; expected 404 (no task) or, as the task's own id, "
+                                        f"{own_answer if own_answer is not None else 409}"))
     elif code == 409 or 200 <= code < 300:
         violations.append(Violation(f"near-miss id {probe.raw!r} ({miss.kind} of {miss.status} task "
                                     f"{miss.task_id}) answered {code}; an id that names no task must answer 404"))
     after = behavior.read(session, miss.task_id, f"BEH-UNKNOWN-404: read {miss.task_id} after a near-miss cancel")
-    if after.status is not None and after.status != miss.status:
+    if after.status is not None and before is not None and after.status != before and not same_task:
         violations.append(Violation(f"after a cancel of near-miss id {probe.raw!r} task {miss.task_id} reads "
-                                    f"{after.status}, not {miss.status}"))
+                                    f"{after.status}, not {before}"))
     session.recorder.record("BEH-UNKNOWN-404", violations, exchange)
+    return after.status if after.status is not None else before
 
 
 def send_generated(session: SuiteSession, sent: set[str]) -> None:
@@ -158,12 +176,13 @@ def send_generated(session: SuiteSession, sent: set[str]) -> None:
         explore(session.seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE))
 
 
-def send(session: SuiteSession, probe: Probe) -> None:
+def send(session: SuiteSession, probe: Probe) -> Exchange:
     purpose = f"{probe.origin} (must be refused)" if probe.known_status else f"generated id ({probe.origin})"
     exchange = session.target.cancel(probe.encoded, purpose=purpose, task_id=probe.raw)
     session.recorder.check(exchange)
     if probe.known_status is None:
         behavior.judge_generated(session, exchange)
+    return exchange
 
 
 __all__ = ["exercise", "send"]
