@@ -113,6 +113,8 @@ def test_any_other_final_status_stops_polling_and_fails(monkeypatch: pytest.Monk
         ([200, 404, 404, 404], False, False, 1),  # 404 losers
         ([200, 404, 404, 404], True, True, 1),  # ... asynchronous or not
         ([200, 500, 409, 409], False, False, 1),
+        ([204, 409, 409, 409], False, False, 0),  # a 204 winner is SCH-STATUS's finding, not the race's
+        ([202, 202, 409, 409], False, False, 1),  # ... but two winners on a synchronous target are
     ],
 )
 def test_judge_race(codes: list[int], pending: bool, asynchronous: bool, problems: int) -> None:

@@ -503,7 +503,7 @@ def racing_cancels(session: SuiteSession) -> None:
         # Read right away: CANCELLED now means the cancel took effect synchronously, so every
         # 200 after the first one cancelled an already cancelled task.
         after = read(session, task_id, f"{rid}: read right after the race")
-        if 200 not in codes and after.available and after.status in FINAL - {CANCELLED}:
+        if not any(200 <= c < 300 for c in codes) and after.available and after.status in FINAL - {CANCELLED}:
             session.note(f"task {task_id} finished ({after.status}) while it was raced; another task was used")
             continue
         break
@@ -519,7 +519,7 @@ def racing_cancels(session: SuiteSession) -> None:
     if (settling.final.available or after.available) and not settling.settled:
         violations.append(settle_violation(settling, session.settle_timeout))
     evidence = next((e for e in exchanges if status_of(e) not in (200, 409)), None) or next(
-        (e for e in exchanges if status_of(e) == 200), exchanges[0])
+        (e for e in exchanges if 200 <= (status_of(e) or 0) < 300), exchanges[0])
     session.recorder.record(rid, violations, evidence)
 
 
@@ -529,8 +529,10 @@ def judge_race(codes: list[int], n: int, task_id: str, *, pending: bool, asynchr
     Losers answer 409; a further 200 is right only where the target cancels asynchronously (the
     task still read IN_PROGRESS right after the race, or the run saw its cancels settle later).
     """
-    winners = codes.count(200)
-    others = sorted({c for c in codes if c not in (200, 409)})
+    # Any 2xx won: which success code a target uses is SCH-STATUS's (and BEH-CANCEL's) to judge,
+    # not the race's, so a 204 winner is one fault with one finding.
+    winners = sum(1 for c in codes if 200 <= c < 300)
+    others = sorted({c for c in codes if not 200 <= c < 300 and c != 409})
     violations = []
     if winners == 0:
         violations.append(Violation(f"{n} concurrent cancels of {task_id} answered {codes}: none answered 200, "

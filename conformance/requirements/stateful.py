@@ -127,6 +127,9 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             expected = expected_cancel_status(expected_state)
             exchange = cancel(session, task_id, f"{RID}: cancel ({expected_state} in the model)")
             got = status_of(exchange)
+            # The model judges which states accept a cancel; which 2xx says so is SCH-STATUS's.
+            if got is not None and 200 <= got < 300:
+                got = 200
             self.steps.append(f"DELETE {task_id[:8]}={got}")
             if got not in expected:
                 self._fail(f"cancel of {task_id} ({expected_state} in the model) answered {got or exchange.error}, "
