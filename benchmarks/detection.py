@@ -103,7 +103,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "deep-invalid-nesting": ("levels deep",),
     "deep-valid-nesting-10k": ("levels deep",),
     "invalid-utf8-error": ("not valid UTF-8",),
-    "redirect-other-host": ("127.0.0.2",),
+    "redirect-other-host": ("127.0.0.2", "302"),
 }
 
 # Severities whose failures make up the judged set: a MAY never fails a run, so it is not judged.

@@ -110,7 +110,6 @@ def test_generated_ids_never_name_an_existing_task(unpooled_appliance: Reference
     assert any(r.method == "GET" and r.path == "/v1/tasks" for r in appliance.request_log)
 
 
-@pytest.mark.xfail(strict=False, reason="task-finishes-before-use: exact verdict not yet right (issue 15)")
 def test_a_handed_over_task_that_finished_before_use_is_not_cancelled(tmp_path: Path) -> None:
     config = ReferenceConfig(password=PASSWORD, defects=frozenset({"task-finishes-before-use"}))
     with ReferenceServer(config) as appliance:
