@@ -73,8 +73,8 @@ class RunOptions:
             raise OptionsError("--timeout must be a positive number of seconds")
         if self.settle_timeout is not None and not 0 <= self.settle_timeout <= 3600:
             raise OptionsError("--settle-timeout must be between 0 and 3600 seconds")
-        if not 2 <= self.concurrency <= 32:
-            raise OptionsError("--concurrency must be between 2 and 32")
+        if not 1 <= self.concurrency <= 32:
+            raise OptionsError("--concurrency must be between 1 and 32")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise OptionsError(f"--base-url {self.base_url!r} must start with http:// or https://")
         if self.base_url is not None:

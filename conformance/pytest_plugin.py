@@ -52,6 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sddc-settle-timeout", type=float, default=None,
                     help="seconds a 200 cancel may take to read CANCELLED (default: 30; 5 embedded)")
     group.addoption("--sddc-rate-limit", type=float, default=None, help="requests per second at most")
+    group.addoption("--sddc-concurrency", type=int, default=None, help="independent requests in flight at once")
     group.addoption("--sddc-spec", help="OpenAPI document whose Cancel Task is the contract (default: the shipped one)")
     group.addoption("--sddc-report-dir", help="also write the run's reports (junit, findings.json, html) here")
     for name, (kind, text) in INI.items():

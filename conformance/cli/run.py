@@ -181,6 +181,12 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
 )
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second at most.")
 @click.option(
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=None,
+    help="Independent requests in flight at once; also the cancels raced by BEH-RACE [default: 4].",
+)
+@click.option(
     "--settle-timeout", type=click.FloatRange(min=0, max=3600), default=None,
     help="Seconds a 200 cancel may take to read CANCELLED [default: 30; 5 for the embedded server].",
 )

@@ -9,7 +9,14 @@ from typing import Any
 
 from conformance.errors import OptionsError
 from conformance.model import Profile
-from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_REQUESTS, RunOptions, read_password, tls_verify
+from conformance.options import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_MAX_REQUESTS,
+    RunOptions,
+    read_password,
+    tls_verify,
+)
 from conformance.tasks import collect_tasks
 
 
@@ -33,6 +40,7 @@ def build_options(params: Mapping[str, Any], environ: Mapping[str, str] | None =
         seed=params.get("seed"),
         max_requests=params.get("max_requests") or DEFAULT_MAX_REQUESTS,
         rate_limit=params.get("rate_limit"),
+        concurrency=params.get("concurrency") or DEFAULT_CONCURRENCY,
         timeout=params.get("timeout") or 10.0,
         settle_timeout=params.get("settle_timeout"),
         verify=verify,

@@ -10,7 +10,14 @@ import pytest
 
 from conformance.errors import UsageError
 from conformance.model import Profile
-from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT, RunOptions, read_password, tls_verify
+from conformance.options import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_TIMEOUT,
+    RunOptions,
+    read_password,
+    tls_verify,
+)
 from conformance.tasks import collect_tasks
 
 # Every --sddc-* option can also be an ini option of the user's pytest configuration
@@ -27,6 +34,7 @@ INI: dict[str, tuple[str, str]] = {
     "seed": ("string", "same seed, same requests"),
     "max_requests": ("string", "request budget of the whole run"),
     "rate_limit": ("string", "requests per second at most"),
+    "concurrency": ("string", "independent requests in flight at once"),
     "timeout": ("string", "seconds per request"),
     "settle_timeout": ("string", "seconds a 200 cancel may take to read CANCELLED"),
     "discover": ("bool", "list tasks through GET /v1/tasks"),
@@ -37,7 +45,7 @@ INI: dict[str, tuple[str, str]] = {
     "spec": ("string", "OpenAPI document whose Cancel Task is the contract"),
 }
 _PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir", "spec")
-_NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit", "settle_timeout")
+_NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit", "settle_timeout", "concurrency")
 
 
 _FILE_VALUES = pytest.StashKey[dict[str, Any]]()
@@ -110,6 +118,7 @@ def options_from_pytest(config: pytest.Config) -> RunOptions:
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             max_requests=setting(config, "max_requests"),
             rate_limit=setting(config, "rate_limit"),
+            concurrency=setting(config, "concurrency") or DEFAULT_CONCURRENCY,
             settle_timeout=setting(config, "settle_timeout"),
             verify=verify,
             spec=Path(setting(config, "spec")) if setting(config, "spec") else None,

@@ -488,7 +488,8 @@ def judge_generated(session: SuiteSession, exchange: Exchange) -> None:
                                            "until it reads CANCELLED")(s))
 def racing_cancels(session: SuiteSession) -> None:
     rid = "BEH-RACE"
-    n = session.options.concurrency
+    # A race needs at least two cancels, whatever --concurrency allows the stateless probes.
+    n = max(2, session.options.concurrency)
     for _ in range(MAX_ACQUIRE):
         acquired = acquire_in_progress(session, rid)
         if acquired is None:

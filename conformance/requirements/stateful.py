@@ -217,6 +217,12 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             # Once BEH-STATEFUL has failed, waiting out another settle window adds cost, not evidence.
             if not can_read or session.recorder.failures_for([RID]):
                 return
+            # Every example ends by reading each settled task against the model, so the read rule
+            # is judged in every example, not only when the random draws happen to pick it.
+            for task_id in list(self.model):
+                if self.model[task_id] != PENDING_CANCEL:
+                    ran["read_task"] += 1
+                    self._read(task_id, "final read")
             for task_id, at in self.cancelled_at.items():
                 if self.model[task_id] != PENDING_CANCEL:
                     continue

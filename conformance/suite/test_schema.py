@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from conformance import requirements
 from conformance.engine import generation
+from conformance.engine.fanout import fan_out
 from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession
 from conformance.model import Exchange, Violation
@@ -72,15 +73,22 @@ def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str],
     # Each known refusable task once, then every corpus class: Hypothesis then draws only new ids.
     known = [(f"known {status} task", Probe(encode_id(task_id), f"known {status} task", known_status=status))
              for status, task_id in session.pool.non_cancellable()]
+    chosen: list[Probe] = []
     for cls, probe in [*known, *generation.corpus_for(session.pool.known_ids())]:
         if probe.encoded in sent:
             continue
         sent.add(probe.encoded)
         classes[cls] += 1
+        chosen.append(probe)
+
+    def one(probe: Probe) -> None:
         exchange = send(session, probe)
         if probe.known_status is not None:
             answers[probe.raw] = behavior.status_of(exchange)
             behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
+
+    # Each id is independent of the others: they go out side by side.
+    fan_out(chosen, one, session.options.concurrency)
 
 
 def send_near_misses(session: SuiteSession, sent: set[str], classes: Counter[str],
@@ -90,16 +98,23 @@ def send_near_misses(session: SuiteSession, sent: set[str], classes: Counter[str
     # What each task reads just before its near-misses: "unchanged" is judged against this, not
     # against the status it was handed over in, so a task the target wrongly changed on its own
     # cancel (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
-    baseline: dict[str, str | None] = {}
+    by_task: dict[str, list[NearMiss]] = {}
     for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids()):
         if miss.probe.encoded in sent:
             continue
         sent.add(miss.probe.encoded)
         classes[f"near-miss: {miss.kind}"] += 1
-        if miss.task_id not in baseline:
-            baseline[miss.task_id] = behavior.read(
-                session, miss.task_id, f"BEH-UNKNOWN-404: read {miss.task_id} before its near-miss ids").status
-        baseline[miss.task_id] = judge_near_miss(session, miss, baseline[miss.task_id], answers.get(miss.task_id))
+        by_task.setdefault(miss.task_id, []).append(miss)
+
+    def one_task(misses: list[NearMiss]) -> None:
+        # In order within one task (each is judged against what the task read just before it);
+        # different tasks go side by side.
+        task_id = misses[0].task_id
+        before = behavior.read(session, task_id, f"BEH-UNKNOWN-404: read {task_id} before its near-miss ids").status
+        for miss in misses:
+            before = judge_near_miss(session, miss, before, answers.get(task_id))
+
+    fan_out(list(by_task.values()), one_task, session.options.concurrency)
 
 
 def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, own_answer: int | None) -> str | None:
@@ -137,6 +152,9 @@ def send_generated(session: SuiteSession, sent: set[str]) -> None:
 
     total = session.options.max_examples
     count = 0
+    # Drawing needs no answer (generation does not adapt to responses), so the ids are drawn
+    # first, with the run's seed, and then sent side by side: the same seed gives the same set.
+    drawn: list[Probe] = []
 
     def explore(round_seed: int, examples: int) -> None:
         # No shrinking: every response is recorded as it comes; the verdict needs all of them, and
@@ -161,7 +179,7 @@ def send_generated(session: SuiteSession, sent: set[str]) -> None:
                 if probe.encoded in sent or probe.raw in known:
                     continue
                 sent.add(probe.encoded)
-                send(session, probe)
+                drawn.append(probe)
                 count += 1
                 in_batch += 1
 
@@ -174,6 +192,8 @@ def send_generated(session: SuiteSession, sent: set[str]) -> None:
         if missing <= 0:
             break
         explore(session.seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE))
+    session.activity = f"schema checks: {len(drawn)} generated ids"
+    fan_out(drawn, lambda probe: send(session, probe), session.options.concurrency)
 
 
 def send(session: SuiteSession, probe: Probe) -> Exchange:
