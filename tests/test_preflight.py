@@ -151,5 +151,5 @@ def test_plain_pytest_reads_the_config_file_and_shows_short_failures(tmp_path: P
     # The target is named before the tests run, with the seed the file asked for.
     assert "sddc-conformance: target embedded reference server http://127.0.0.1:" in out and "seed 4" in out
     # The suite's own message, not a traceback through its internals.
-    assert "FAILED test_schema.py::test_generated_ids - SCH-ERROR-BODY: 404 body" in out
+    assert "FAILED test_schema.py::test_response_requirement[SCH-ERROR-BODY] - SCH-ERROR-BODY: 404 body" in out
     assert "_assert.py" not in out and "Traceback" not in out

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engine import target as target_module
 from conformance.engine.session import open_session
 from conformance.engine.target import Target, TargetConfig
 from conformance.options import RunOptions
@@ -170,10 +169,10 @@ class _FakeTime:
 
 
 @pytest.mark.parametrize("rate", [20.0, 4.0])
-def test_rate_limit_spaces_requests(monkeypatch: pytest.MonkeyPatch, rate: float) -> None:
+def test_rate_limit_spaces_requests(rate: float) -> None:
     clock = _FakeTime()
-    monkeypatch.setattr(target_module, "time", clock)
-    target = Target(TargetConfig(base_url="http://127.0.0.1:9", rate_limit=rate))
+    target = Target(TargetConfig(base_url="http://127.0.0.1:9", rate_limit=rate),
+                    sleep=clock.sleep, clock=clock.monotonic)
     starts = []
     for _ in range(10):
         target._take_slot()
@@ -187,20 +186,20 @@ def test_rate_limit_spaces_requests(monkeypatch: pytest.MonkeyPatch, rate: float
     assert target.requests_sent == 10
 
 
-def test_rate_limit_does_not_wait_when_requests_are_already_spaced(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limit_does_not_wait_when_requests_are_already_spaced() -> None:
     clock = _FakeTime()
-    monkeypatch.setattr(target_module, "time", clock)
-    target = Target(TargetConfig(base_url="http://127.0.0.1:9", rate_limit=10.0))
+    target = Target(TargetConfig(base_url="http://127.0.0.1:9", rate_limit=10.0),
+                    sleep=clock.sleep, clock=clock.monotonic)
     for _ in range(5):
         target._take_slot()
         clock.now += 0.5  # the exchange itself took longer than the interval
     assert clock.sleeps == []
 
 
-def test_no_rate_limit_never_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_rate_limit_never_sleeps() -> None:
     clock = _FakeTime()
-    monkeypatch.setattr(target_module, "time", clock)
-    target = Target(TargetConfig(base_url="http://127.0.0.1:9"))
+    target = Target(TargetConfig(base_url="http://127.0.0.1:9"),
+                    sleep=clock.sleep, clock=clock.monotonic)
     for _ in range(20):
         target._take_slot()
     assert clock.sleeps == [] and target.requests_sent == 20

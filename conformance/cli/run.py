@@ -71,6 +71,7 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
     kept: list[Path] = []
 
     def keep(stopped_session: SuiteSession, reason: str) -> None:
+        stopped_session.note(f"run stopped: {reason}")
         if report_dir is not None and _stopped(stopped_session, report_dir, reason):
             kept.append(report_dir)
 
@@ -93,7 +94,6 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
                 with progress(session, quiet=quiet, secrets=(options.token, options.password)):
                     run = execute(session)
             except TargetError as exc:
-                session.note(f"run stopped: {exc}")
                 keep(session, f"target: {clean_line(str(exc))}")
                 raise
             except Interrupted:

@@ -41,6 +41,8 @@ from conformance.text import clean_line
 # A target that answers 401 to some ids while the token works is judged for it; these probes tell
 # the two apart, and a handful is enough.
 MAX_TOKEN_PROBES = 3
+# The preflight tries its first request this often before the target counts as unreachable.
+PREFLIGHT_TRIES = 3
 # Stale ids are named in one line: a few, then a count.
 STALE_IDS_SHOWN = 5
 
@@ -281,25 +283,34 @@ def preflight(session: SuiteSession, *, check_tasks: bool = True) -> None:
     """
     target = session.target
     base = target.base_url
-    listing = target.send("GET", "/v1/tasks", purpose="preflight: credentials accepted", params={"pageSize": 1})
-    status = _status_or_unreachable(listing, base)
+    status = _answered(lambda: target.send("GET", "/v1/tasks", purpose="preflight: credentials accepted",
+                                            params={"pageSize": 1}), base)
     has_listing = status == 200
     if status not in (401, 403) and not has_listing and target.config.has_credentials:
         # No listing: a random unknown id answers 404 when the token is good, 401/403 when not.
         probe_id = str(uuid.uuid4())
-        probe = target.get_task(probe_id, purpose="preflight: credentials accepted")
-        status = _status_or_unreachable(probe, base)
+        status = _answered(lambda: target.get_task(probe_id, purpose="preflight: credentials accepted"), base)
         if status in (404, 405, 501):
-            probe = target.cancel(encode_id(probe_id), purpose="preflight: credentials accepted (no GET)",
-                                  task_id=probe_id)
-            status = _status_or_unreachable(probe, base)
+            status = _answered(lambda: target.cancel(encode_id(probe_id),
+                                                     purpose="preflight: credentials accepted (no GET)",
+                                                     task_id=probe_id), base)
     if status in (401, 403) and target.config.has_credentials:
         raise AuthenticationFailed(_refused(session, status))
     if check_tasks and session.pool.given:
         _check_given_tasks(session, has_listing)
 
 
-def _status_or_unreachable(exchange: Exchange, base: str) -> int:
+def _answered(send: Callable[[], Exchange], base: str) -> int:
+    """The status of a preflight request, tried up to PREFLIGHT_TRIES times before the target counts as unreachable.
+
+    A target that drops one request in two is still judged (its dropped answers are SRV-ANSWERS
+    findings); only a target that answers none of the tries gives no verdict.
+    """
+    exchange = send()
+    for _ in range(PREFLIGHT_TRIES - 1):
+        if exchange.response is not None:
+            break
+        exchange = send()
     if exchange.response is None:
         raise TargetUnreachable(f"cannot reach {base}: {clean_line(str(exchange.error or 'no answer'))}")
     return exchange.response.status
@@ -321,8 +332,14 @@ def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
     answered_200 = False
     for stated, ids in list(session.pool.given.items()):
         for task_id in list(ids):
-            exchange = session.target.get_task(task_id, purpose="preflight: handed-over task exists")
-            status = _status_or_unreachable(exchange, session.target.base_url)
+            tries: list[Exchange] = []
+
+            def get(task_id: str = task_id, tries: list[Exchange] = tries) -> Exchange:
+                tries.append(session.target.get_task(task_id, purpose="preflight: handed-over task exists"))
+                return tries[-1]
+
+            status = _answered(get, session.target.base_url)
+            exchange = tries[-1]
             if status in (405, 501):
                 session.note("the target has no GET /v1/tasks/{id}: the handed-over tasks were not checked")
                 return
