@@ -233,15 +233,6 @@ def test_error_media_fails_when_not_labelled_json(content_type: str | None) -> N
     assert requirements.get("SCH-ERROR-MEDIA").severity is Severity.SHOULD
 
 
-@pytest.mark.parametrize(("body", "content_type"), [(b"<html>Not Found</html>", "text/html"),
-                                                   (b"Task not found", "text/plain")])
-def test_error_media_leaves_a_body_that_is_not_json_to_the_error_body_check(body: bytes, content_type: str) -> None:
-    # An HTML page is no Error at all: SCH-ERROR-BODY fails it, its label is not judged twice.
-    exchange = make_exchange(404, body, content_type=content_type)
-    assert run("SCH-ERROR-MEDIA", exchange) is None
-    assert messages(run("SCH-ERROR-BODY", exchange))
-
-
 @pytest.mark.parametrize(
     "content_type",
     ["application/json", "application/json;charset=UTF-8", "application/problem+json",

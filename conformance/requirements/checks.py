@@ -167,17 +167,13 @@ def _is_json_media_type(content_type: str) -> bool:
     severity=Severity.SHOULD,
     profile=Profile.SCHEMA,
     kind=Kind.RESPONSE,
-    title="A JSON Error body is labelled as JSON (application/json or a +json type)",
+    title="An Error body is labelled as JSON (application/json or a +json type)",
     seed="Returns Error of type(s) */*",
     source="seed allows any media type; real builds and VMware's published document use application/json",
 )
 def error_media_type(ctx: CheckContext, exchange: Exchange) -> CheckResult:
     response = exchange.response
     if response is None or not _documents_body(ctx, response.status) or not response.body:
-        return None
-    # Only a body that is JSON can be mislabelled JSON: an HTML page or plain text is no Error at
-    # all, which SCH-ERROR-BODY already fails; failing its label too would count one fault twice.
-    if not response.json.ok:
         return None
     if _is_json_media_type(response.content_type):
         return []
