@@ -68,7 +68,8 @@ _CATALOGUE: tuple[Defect, ...] = (
            "fail", ("SCH-STATUS",)),
     Defect("html-500", "status",
            "Unknown ids answer 500 with a text/html error page.",
-           "fail", ("SRV-NO-5XX", "SCH-ERROR-BODY", "BEH-UNKNOWN-404", "BEH-STATEFUL")),
+           # The page is no Error (SCH-ERROR-BODY) and is labelled text/html (the SHOULD of SCH-ERROR-MEDIA).
+           "fail", ("SRV-NO-5XX", "SCH-ERROR-BODY", "SCH-ERROR-MEDIA", "BEH-UNKNOWN-404", "BEH-STATEFUL")),
     Defect("unknown-id-500", "status",
            "Unknown ids answer 500 with a valid Error JSON body.",
            "fail", ("SRV-NO-5XX", "BEH-UNKNOWN-404", "BEH-STATEFUL")),
@@ -92,7 +93,7 @@ _CATALOGUE: tuple[Defect, ...] = (
            "404 and 409 answers carry an empty body.", "fail", _ERROR_BODY),
     Defect("plain-text-error", "error-schema",
            "404 and 409 bodies are plain text (\"Task not found\") sent as text/plain.",
-           "fail", _ERROR_BODY),
+           "fail", (*_ERROR_BODY, "SCH-ERROR-MEDIA")),
     Defect("error-wrong-type-top", "error-schema",
            "Error bodies carry \"message\": 7.", "fail", _ERROR_BODY),
     Defect("error-wrong-type-nested", "error-schema",
