@@ -23,6 +23,7 @@ from conformance.engine.recorder import Recorder
 from conformance.engine.target import Target, TargetConfig
 from conformance.errors import (
     AuthenticationFailed,
+    BudgetExhausted,
     NoVerdict,
     OptionsError,
     StaleTasks,
@@ -198,6 +199,13 @@ def open_session(options: RunOptions,
                 elif options.profile.includes(Profile.SCHEMA):
                     # Fuzzing must not name a real task it was not handed: learn every id first.
                     discover(session, use=False)
+            except BudgetExhausted:
+                target.close()
+                # The user's setting, not the target's fault: nothing could be judged at all.
+                raise OptionsError(
+                    f"--max-requests {options.max_requests} is spent before the first judged request (logging in, "
+                    f"the preflight and listing tasks took {target.requests_sent}); allow more"
+                ) from None
             except BaseException as exc:
                 if isinstance(exc, NoVerdict) and on_stopped is not None:
                     on_stopped(session, exc)
