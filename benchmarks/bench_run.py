@@ -1,6 +1,7 @@
 """The cost of a verdict: the suite against a plain request loop and against `st run`.
 
     python -m benchmarks.bench_run [--json reports/bench.json] [--skip-st]
+    python -m benchmarks.bench_run --latency-ms 50 [--skip-st]      # a slow appliance, whole processes
 
 Measures, in one process:
   (a) the default full run against the embedded reference server (requests, wall, CPU);
@@ -10,6 +11,11 @@ Measures, in one process:
   (d) `st run` and the suite against defective servers: who notices what;
   (e) Error validation through the suite's own path (RecordedResponse.json + error_body_validates)
       for bodies from 1 KB to 10 MB, and for nesting from 1 to 10,000 levels.
+With --latency-ms N, instead: every answer of the reference server waits N ms, and whole
+processes are compared side by side in one run (start-up included): `sddc-conformance run` with
+its default concurrency and with --concurrency 1, `st run` with its defaults, and a plain
+requests loop sending the suite's DELETE count; plus requests, distinct ids and the time to the
+first request. The same rows at 0 ms give the whole-process cost per request against the loop.
 Nothing here asserts; the numbers are printed (and written as JSON with --json).
 """
 
@@ -164,6 +170,106 @@ def validation_by_depth() -> list[dict[str, Any]]:
     return rows
 
 
+# -- latency mode: whole processes against a slow target ------------------------------------------------
+
+@dataclass(frozen=True)
+class ProcessRun:
+    label: str
+    wall: float
+    requests: int
+    deletes: int
+    distinct_ids: int
+    first_request: float | None  # seconds from process start to the first request the server saw
+    exit_code: int
+
+
+def _process_run(label: str, latency_ms: int, command: Callable[[ReferenceServer, Path], list[str]],
+                 env_extra: Callable[[ReferenceServer], dict[str, str]] | None = None) -> ProcessRun:
+    """One process against a fresh reference server; everything counted by the server itself."""
+    import os
+
+    with ReferenceServer(ReferenceConfig(latency_ms=latency_ms)) as server, \
+            tempfile.TemporaryDirectory() as workdir:
+        state = Path(workdir) / "state.json"
+        state.write_text(json.dumps(server.state_document()), encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+               **(env_extra(server) if env_extra else {})}
+        started = time.monotonic()
+        done = subprocess.run(command(server, state), capture_output=True, text=True, cwd=workdir,
+                              env=env, timeout=1800)
+        wall = time.monotonic() - started
+        log = [r for r in server.request_log if r.timestamp >= started]
+        deletes = [r for r in log if r.method == "DELETE"]
+        return ProcessRun(label, wall, len(log), len(deletes), len({r.path for r in deletes}),
+                          (log[0].timestamp - started) if log else None, done.returncode)
+
+
+def _suite_command(*extra: str) -> Callable[[ReferenceServer, Path], list[str]]:
+    def command(server: ReferenceServer, state: Path) -> list[str]:
+        return [sys.executable, "-m", "conformance", "run", "--base-url", server.base_url,
+                "--username", server.config.username, "--tasks-file", str(state), "--seed", str(SEED),
+                "--quiet", "--report-dir", str(state.parent / "reports"), *extra]
+    return command
+
+
+def _password(server: ReferenceServer) -> dict[str, str]:
+    return {"SDDC_PASSWORD": server.config.password}
+
+
+_LOOP = """
+import sys, uuid, requests
+base, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with requests.Session() as session:
+    session.headers["Authorization"] = "Bearer " + token
+    for _ in range(count):
+        session.delete(base + "/v1/tasks/" + str(uuid.uuid4()), timeout=30).close()
+"""
+
+
+def _loop_command(count: int) -> Callable[[ReferenceServer, Path], list[str]]:
+    def command(server: ReferenceServer, state: Path) -> list[str]:
+        return [sys.executable, "-c", _LOOP, server.base_url, _token(server), str(count)]
+    return command
+
+
+def _st_command(st: str) -> Callable[[ReferenceServer, Path], list[str]]:
+    def command(server: ReferenceServer, state: Path) -> list[str]:
+        return [st, "run", str(fragment_path()), "--url", server.base_url,
+                "-H", f"Authorization: Bearer {_token(server)}", "--seed", str(SEED)]
+    return command
+
+
+def _process_line(r: ProcessRun) -> str:
+    first = f"{r.first_request:5.2f} s to 1st request" if r.first_request is not None else ""
+    return (f"  {r.label:<44} {r.wall:7.2f} s wall {r.requests:>5} requests {r.deletes:>5} DELETEs "
+            f"{r.distinct_ids:>5} distinct  {first}  exit {r.exit_code}")
+
+
+def latency_mode(latency_ms: int, st: str | None, echo: Callable[[str], None]) -> dict[str, Any]:
+    out: dict[str, Any] = {"latency_ms": latency_ms}
+    for latency in (latency_ms, 0):
+        echo(f"\nwhole processes against a reference server adding {latency} ms to every answer")
+        suite = _process_run("sddc-conformance run (default)", latency, _suite_command(), _password)
+        sequential = _process_run("sddc-conformance run --concurrency 1", latency,
+                                  _suite_command("--concurrency", "1"), _password)
+        loop = _process_run(f"plain requests loop ({suite.deletes} DELETEs)", latency, _loop_command(suite.deletes))
+        rows = [suite, sequential, loop]
+        st_row = _process_run("st run (its defaults)", latency, _st_command(st)) if st else None
+        if st_row is not None:
+            rows.append(st_row)
+        for row in rows:
+            echo(_process_line(row))
+        per_request = (suite.wall / max(suite.requests, 1)) / (loop.wall / max(loop.requests, 1))
+        echo(f"  suite per request over the plain loop (start-up included): {per_request:.2f}x")
+        echo(f"  default concurrency over --concurrency 1: {suite.wall / sequential.wall:.2f}x wall")
+        if st_row is not None:
+            echo(f"  suite wall over st run wall: {suite.wall / st_row.wall:.2f}x")
+        echo(f"  requests per verdict: {suite.requests}; generated ids sent twice: "
+             f"{suite.deletes - suite.distinct_ids} of {suite.deletes} DELETEs (repeats are scenario re-cancels)")
+        out[str(latency)] = [asdict(r) for r in rows]
+    return out
+
+
 # -- report -----------------------------------------------------------------------------------------
 
 def _line(t: Timing) -> str:
@@ -176,10 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_run", description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="also write the results here (e.g. reports/bench.json)")
     parser.add_argument("--skip-st", action="store_true", help="leave out the schemathesis CLI runs")
+    parser.add_argument("--latency-ms", type=int, default=None,
+                        help="compare whole processes against a server adding this many ms to every answer")
     args = parser.parse_args(argv)
     ensure_recursion_headroom()
     out: dict[str, Any] = {}
     echo: Callable[[str], None] = print
+    if args.latency_ms is not None:
+        out = latency_mode(args.latency_ms, None if args.skip_st else st_executable(), echo)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        return 0
 
     echo("(a)/(b) the suite against the floor")
     # The first run in a process also pays one-time imports (schemathesis' OpenAPI machinery,

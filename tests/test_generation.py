@@ -100,7 +100,9 @@ def test_same_seed_same_requests(reference_server: Callable[..., Any]) -> None:
     server = reference_server()
     first = _sent_paths(server, 7)
     second = _sent_paths(server, 7)
-    assert len(first) >= 25 and first == second
+    # The same set of requests (as a multiset); with requests in flight side by side
+    # (--concurrency) the arrival order may differ.
+    assert len(first) >= 25 and sorted(first) == sorted(second)
     assert first[0] == "POST /v1/tokens"
     other = _sent_paths(server, 8)
-    assert other != first
+    assert sorted(other) != sorted(first)

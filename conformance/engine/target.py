@@ -150,6 +150,8 @@ class Target:
         # Counted per method: a target whose GETs answer while every DELETE hangs has stopped
         # answering the operation under test, and fast GETs between the DELETEs must not hide that.
         self._consecutive_failures: dict[str, int] = {}
+        # When each method last got an answer (monotonic): see _failed.
+        self._last_answer: dict[str, float] = {}
         # Once the run is declared dead every later send fails at once (Hypothesis replays the
         # failing example, teardown code may send): each would otherwise wait out another timeout.
         self._stopped: TargetStoppedAnswering | None = None
@@ -402,11 +404,13 @@ class Target:
             with response:
                 body, truncated = self._read_body(response, started)
         except requests.RequestException as exc:
-            return self._failed(recorded, describe_transport_error(exc, self.config.timeout), purpose, task_id)
+            return self._failed(recorded, describe_transport_error(exc, self.config.timeout), purpose, task_id,
+                                started)
         except _SlowBody as exc:
-            return self._failed(recorded, str(exc), purpose, task_id)
+            return self._failed(recorded, str(exc), purpose, task_id, started)
         with self._lock:
             self._consecutive_failures[method] = 0
+            self._last_answer[method] = time.monotonic()
         return Exchange(
             request=recorded,
             response=RecordedResponse(
@@ -437,9 +441,15 @@ class Target:
                 raise _SlowBody(f"the body did not arrive within {3 * self.config.timeout:g} s")
         return b"".join(chunks), False
 
-    def _failed(self, recorded: RecordedRequest, error: str, purpose: str, task_id: str | None) -> Exchange:
+    def _failed(self, recorded: RecordedRequest, error: str, purpose: str, task_id: str | None,
+                started: float) -> Exchange:
         with self._lock:
-            failures = self._consecutive_failures.get(recorded.method, 0) + 1
+            failures = self._consecutive_failures.get(recorded.method, 0)
+            # "In a row" means: sent after the last answer came back. With requests in flight side
+            # by side, a failure that was already under way when another request got its answer
+            # does not show that the target went away.
+            if started >= self._last_answer.get(recorded.method, float("-inf")):
+                failures += 1
             self._consecutive_failures[recorded.method] = failures
         exchange = Exchange(request=recorded, response=None, error=error, purpose=purpose, task_id=task_id)
         if failures >= self.config.max_consecutive_failures:
