@@ -145,6 +145,22 @@ def test_backpressure_slows_the_run(stub_server: Callable[..., StubServer]) -> N
     assert len(fake.sleeps) > before and all(s > 0 for s in fake.sleeps[before:])
 
 
+def test_the_run_speeds_up_again_once_the_target_stops_pushing_back(
+        stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(answering(busy("0"), busy("0"), busy("0")))
+    fake = FakeTime()
+    target = make_target(stub, fake)
+    target.cancel("a", purpose="test")  # three 429s, then an answer: the pause has grown
+    paused = target._backpressure_interval
+    assert paused > 0
+    for n in range(60):  # plain answers: the pause shrinks step by step, then goes away
+        target.cancel(f"b{n}", purpose="test")
+    assert target._backpressure_interval == 0.0
+    before = len(fake.sleeps)
+    target.cancel("c", purpose="test")
+    assert len(fake.sleeps) == before  # no rate limit set, no pause left: no wait
+
+
 def test_the_backpressure_variation_is_conformant_and_reported() -> None:
     result = run_in_process("backpressure-429", max_examples=20)
     assert {r.requirement.id for r in result.results if r.outcome is Outcome.FAIL} == set()

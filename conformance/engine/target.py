@@ -48,6 +48,8 @@ DEFAULT_RETRY_AFTER = 1.0
 # requests, doubling per answer up to the cap (requests a second = 1 / interval).
 BACKPRESSURE_MIN_INTERVAL = 0.02
 BACKPRESSURE_MAX_INTERVAL = 1.0
+# Each answer that is no backpressure shortens the pause by this factor (down to none).
+BACKPRESSURE_EASE = 0.9
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -212,6 +214,17 @@ class Target:
         if self.on_backpressure is not None:
             self.on_backpressure(self.backpressure_retries)
 
+    def _ease_off(self) -> None:
+        """An answer that was no backpressure: speed back up a little (additive increase of the rate).
+
+        Slowing down on every 429 and never speeding up again would leave a run that met one busy
+        moment crawling at the slowest pace for the rest of it.
+        """
+        with self._lock:
+            if self._backpressure_interval:
+                eased = self._backpressure_interval * BACKPRESSURE_EASE
+                self._backpressure_interval = eased if eased >= BACKPRESSURE_MIN_INTERVAL / 2 else 0.0
+
     def _give_up(self, status: int, what: str) -> Backpressure:
         return Backpressure(
             f"{self.base_url} kept answering {status} (slow down) to {what} after "
@@ -356,6 +369,8 @@ class Target:
             exchange = self._send_once(method, path, purpose, task_id, auth, token, params, id_class)
             response = exchange.response
             if response is None or not is_backpressure(response.status, response.headers):
+                if response is not None:
+                    self._ease_off()
                 return exchange
             if attempt >= MAX_BACKPRESSURE_RETRIES:
                 raise self._give_up(response.status, f"{method} {path}")
