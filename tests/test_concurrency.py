@@ -87,3 +87,24 @@ def test_same_seed_same_set_of_requests_whatever_the_concurrency(tmp_path: Path)
     parallel, sent_four = _generated_paths(4)
     assert sequential == parallel
     assert sent_one == sent_four
+
+
+def test_an_interrupt_while_waiting_drops_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    import conformance.engine.fanout as fanout
+
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            started.append(n)
+        time.sleep(0.01)
+        return n
+
+    def interrupted_wait(*args: object, **kwargs: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fanout, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        fan_out(range(500), work, 2)
+    assert len(started) < 500  # the queued items never ran

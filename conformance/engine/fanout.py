@@ -28,7 +28,14 @@ def fan_out(items: Iterable[T], work: Callable[[T], R], concurrency: int) -> lis
         return [work(item) for item in todo]
     with ThreadPoolExecutor(max_workers=min(concurrency, len(todo)), thread_name_prefix="sddc-probe") as pool:
         futures: list[Future[R]] = [pool.submit(work, item) for item in todo]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        try:
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:
+            # Ctrl-C (or SIGTERM) while waiting: drop the queue so leaving the pool waits only for
+            # the requests already on the wire, not for every queued one.
+            for future in futures:
+                future.cancel()
+            raise
         failed = next((f for f in futures if f in done and f.exception() is not None), None)
         if failed is not None:
             for future in pending:
