@@ -208,5 +208,8 @@ def test_index_escapes_hostile_names_and_urls(tmp_path: Path) -> None:
     runs = [TargetRun("x", 1, target_dir, ""), TargetRun("missing", 3, tmp_path / "missing", "")]
     page = render_html(runs, requirements.catalogue())
     assert "<script>" not in page and "&lt;script&gt;" in page
+    # The unreachable target (exit 3) has no verdict: amber, not painted as a failure.
+    assert '<td class="NOT-RUN"><strong>NO VERDICT</strong></td>' in page
+    assert '<td class="FAIL"><strong>NOT CONFORMANT</strong></td>' in page
     markdown = render_markdown(runs, requirements.catalogue())
     assert "\\|x" in markdown and "| BEH-RACE | MUST | FAIL | NO REPORT |" in markdown

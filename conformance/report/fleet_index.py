@@ -108,6 +108,16 @@ th{background:#f3f3f3}.PASS{background:#e6f4ea}.FAIL{background:#fce8e6}
 """
 
 
+def _verdict_class(exit_code: int) -> str:
+    # Green for a verdict of conformance, red for one of non-conformance; a run that gave no
+    # verdict (or could not run) is amber, as in report.html, never painted as the target's failure.
+    if exit_code == ExitCode.OK:
+        return "PASS"
+    if exit_code == ExitCode.NOT_CONFORMANT:
+        return "FAIL"
+    return "NOT-RUN"
+
+
 def render_html(runs: list[TargetRun], catalogue: Sequence[Requirement]) -> str:
     columns = _columns(runs)
     e = html.escape
@@ -120,7 +130,7 @@ def render_html(runs: list[TargetRun], catalogue: Sequence[Requirement]) -> str:
         for c in columns
     )
     verdicts = "".join(
-        f'<td class="{"PASS" if c.run.exit_code == ExitCode.OK else "FAIL"}"><strong>{e(c.verdict)}</strong></td>'
+        f'<td class="{_verdict_class(c.run.exit_code)}"><strong>{e(c.verdict)}</strong></td>'
         for c in columns
     )
     rows = []
