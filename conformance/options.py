@@ -18,7 +18,7 @@ DEFAULT_MAX_EXAMPLES = 150
 # Gentle on an appliance: a full default run needs ~200 requests; the cap stops runaway loops.
 DEFAULT_MAX_REQUESTS = 1000
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 8
 # How long a 200 cancel may take to read CANCELLED. Appliances cancel asynchronously ("the
 # operation may return before the task is canceled"): 30 s covers a task service that stops a
 # workflow between two steps, and bounds a run against one that never settles (docs/DESIGN.md).

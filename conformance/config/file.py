@@ -134,7 +134,7 @@ KEYS: dict[str, Key] = {
         Key("seed", "seed", _whole(0), example="1", help="same seed, same requests"),
         Key("max-requests", "max_requests", _whole(1), example="300", help="request budget of the whole run"),
         Key("rate-limit", "rate_limit", _positive, example="5", help="requests per second at most"),
-        Key("concurrency", "concurrency", _whole(1), example="4",
+        Key("concurrency", "concurrency", _whole(1), example="8",
             help="independent requests in flight at once (and cancels in the race)"),
         Key("timeout", "timeout", _positive, example="10", help="seconds per request"),
         Key("settle-timeout", "settle_timeout", _positive, example="30",

@@ -10,15 +10,16 @@ import dataclasses
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.bodies import ensure_recursion_headroom
 from conformance.contract import run_contract
+from conformance.engine.fanout import fan_out
 from conformance.engine.recorder import Recorder
 from conformance.engine.target import Target, TargetConfig
 from conformance.errors import (
@@ -44,6 +45,8 @@ from conformance.text import clean_line
 MAX_TOKEN_PROBES = 3
 # The preflight tries its first request this often before the target counts as unreachable.
 PREFLIGHT_TRIES = 3
+T = TypeVar("T")
+R = TypeVar("R")
 # Stale ids are named in one line: a few, then a count.
 STALE_IDS_SHOWN = 5
 
@@ -111,6 +114,14 @@ class SuiteSession:
     def out_of_budget(self) -> bool:
         """The request budget is spent (a test hit it, or nothing is left to send)."""
         return self.budget_exhausted or self.target.remaining() == 0
+
+    def side_by_side(self, items: Iterable[T], work: Callable[[T], R]) -> list[R]:
+        """`work(item)` for independent items, up to --concurrency at a time; results in item order.
+
+        For scenarios (which sit below the engine and cannot import it) whose steps on different
+        tasks do not depend on each other: each item's own requests stay in order.
+        """
+        return fan_out(items, work, self.options.concurrency)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -338,29 +349,38 @@ def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
     missing: list[str] = []
     moved: list[tuple[str, str, str]] = []
     answered_200 = False
-    for stated, ids in list(session.pool.given.items()):
-        for task_id in list(ids):
-            tries: list[Exchange] = []
+    handed = [(stated, task_id) for stated, ids in session.pool.given.items() for task_id in ids]
 
-            def get(task_id: str = task_id, tries: list[Exchange] = tries) -> Exchange:
-                tries.append(session.target.get_task(task_id, purpose="preflight: handed-over task exists"))
-                return tries[-1]
+    def get(item: tuple[str, str]) -> Exchange:
+        tries: list[Exchange] = []
 
-            status = _answered(get, session.target.base_url)
-            exchange = tries[-1]
-            if status in (405, 501):
-                session.note("the target has no GET /v1/tasks/{id}: the handed-over tasks were not checked")
-                return
-            if status == 404:
-                missing.append(task_id)
-                continue
-            if status != 200 or exchange.response is None or not exchange.response.json.ok:
-                continue
-            answered_200 = True
-            document = exchange.response.json.value
-            real = normalise_status(document.get("status")) if isinstance(document, dict) else None
-            if real in STATUSES and real != stated:
-                moved.append((task_id, stated, real))
+        def once() -> Exchange:
+            tries.append(session.target.get_task(item[1], purpose="preflight: handed-over task exists"))
+            return tries[-1]
+
+        _answered(once, session.target.base_url)
+        return tries[-1]
+
+    # The first read alone tells a target without GET (405/501) before any more are sent; the
+    # rest are independent reads and go out side by side.
+    exchanges = [get(handed[0])] if handed else []
+    if exchanges and exchanges[0].response is not None and exchanges[0].response.status in (405, 501):
+        session.note("the target has no GET /v1/tasks/{id}: the handed-over tasks were not checked")
+        return
+    exchanges += fan_out(handed[1:], get, session.options.concurrency)
+    for (stated, task_id), exchange in zip(handed, exchanges, strict=True):
+        assert exchange.response is not None  # _answered raised otherwise
+        status = exchange.response.status
+        if status == 404:
+            missing.append(task_id)
+            continue
+        if status != 200 or not exchange.response.json.ok:
+            continue
+        answered_200 = True
+        document = exchange.response.json.value
+        real = normalise_status(document.get("status")) if isinstance(document, dict) else None
+        if real in STATUSES and real != stated:
+            moved.append((task_id, stated, real))
     if missing and not answered_200 and not has_listing:
         # Every GET answered 404, the listing too: the target has no GET route, not stale tasks.
         session.note("the target answers 404 to every GET: the handed-over tasks could not be checked")

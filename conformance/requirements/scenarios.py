@@ -168,7 +168,8 @@ class CancelLedger:
         # after that request (e.g. BEH-RECANCEL's refused re-cancel of BEH-CANCEL's task).
         self.touched[task_id] = (requirement_id, keeps)
         self.history.setdefault(task_id, [])
-        self.last_touch = now
+        # Tasks are tracked from side-by-side workers too: the latest touch wins, whichever came last.
+        self.last_touch = now if self.last_touch is None else max(self.last_touch, now)
 
     def event(self, task_id: str, now: float, text: str) -> None:
         if task_id in self.history:
@@ -401,12 +402,14 @@ def not_cancellable(session: SuiteSession) -> None:
                                  "(or PENDING, FAILED, CANCELLED, ...) or --discover")
         return
     covered: set[str] = set()
-    for given_status, task_id in tasks:
+
+    def one(task: tuple[str, str]) -> None:
+        given_status, task_id = task
         before = read(session, task_id, f"{rid}: precondition")
         status = str(before.status) if before.available else given_status
         if status == CANCELLABLE:
             session.note(f"task {task_id} was given as {given_status} but reads IN_PROGRESS; not cancelled")
-            continue
+            return
         if before.available:
             session.cancels.track(task_id, rid, status, session.clock())
         exchange = cancel(session, task_id, f"{rid}: cancel a {status} task")
@@ -421,6 +424,9 @@ def not_cancellable(session: SuiteSession) -> None:
             violations.append(Violation(f"{status} task {task_id} is gone after the cancel: {after.describe()}"))
         covered.add(status)
         session.recorder.record(rid, violations, exchange)
+
+    # Each task's read-cancel-read stays in order; different tasks are independent.
+    session.side_by_side(tasks, one)
     missing = [s for s in STATUSES if s != CANCELLABLE and s not in covered]
     if missing:
         session.recorder.remark(rid, f"not exercised for {', '.join(missing)} (no such task given)")
@@ -560,18 +566,23 @@ def reconcile(session: SuiteSession) -> None:
     if wait > 0:
         session.sleep(wait)
     settled = {task_id for task_id, _, _ in ledger.observations}
-    for task_id, (rid, keeps) in list(ledger.touched.items()):
-        if keeps == CANCELLED and task_id not in settled:
-            continue  # never read CANCELLED: its own scenario already failed it
+    due = [(task_id, rid, keeps) for task_id, (rid, keeps) in list(ledger.touched.items())
+           if keeps != CANCELLED or task_id in settled]  # never read CANCELLED: its scenario failed it
+
+    def one(item: tuple[str, str, str]) -> None:
+        task_id, rid, keeps = item
         reading = read(session, task_id, f"{rid}: end-of-run re-read")
         if (reading.http_status in NO_GET or reading.http_status is None) and reading.http_status != 404:
-            continue
+            return
         if reading.available and (unchanged(keeps, str(reading.status))):
-            continue
+            return
         origin = session.started_monotonic
         session.recorder.record(rid, [Violation(
             f"task {task_id}, left {keeps} by this run, reads {reading.describe()} at the end of the run "
             f"(timeline: {ledger.timeline(task_id, origin)})")], reading.exchange)
+
+    # Independent re-reads: side by side.
+    session.side_by_side(due, one)
 
 
 RECONCILE_DELAY = 2.0

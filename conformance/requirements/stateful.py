@@ -229,10 +229,10 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
                 return
             # Every example ends by reading each settled task against the model, so the read rule
             # is judged in every example, not only when the random draws happen to pick it.
-            for task_id in list(self.model):
-                if self.model[task_id] != PENDING_CANCEL:
-                    ran["read_task"] += 1
-                    self._read(task_id, "final read")
+            settled = [task_id for task_id in self.model if self.model[task_id] != PENDING_CANCEL]
+            ran["read_task"] += len(settled)
+            # Reads of different tasks change nothing: they go out side by side.
+            session.side_by_side(settled, lambda task_id: self._read(task_id, "final read"))
             for task_id, at in self.cancelled_at.items():
                 if self.model[task_id] != PENDING_CANCEL:
                     continue

@@ -11,8 +11,10 @@ asserting only its own findings, so `pytest --pyargs conformance.suite` lists th
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -58,19 +60,34 @@ def exercise(session: SuiteSession) -> None:
     sent: set[str] = set()
     classes: Counter[str] = Counter()
     answers: dict[str, int | None] = {}
+    stop = threading.Event()
     try:
-        send_corpus(session, sent, classes, answers)
-        send_near_misses(session, sent, classes, answers)
-        send_generated(session, sent)
+        corpus = choose_corpus(session, sent, classes)
+        misses = choose_near_misses(session, sent, classes)
+
+        def known_classes() -> None:
+            send_corpus(session, corpus, answers, stop)
+            send_near_misses(session, misses, answers, stop)
+
+        # Drawing the generated ids is CPU work that needs no answer; the corpus and the near-misses
+        # are waiting on the target. So they go out in the background while Hypothesis draws here,
+        # in the main thread (where Hypothesis expects to run).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sddc-corpus") as background:
+            sending = background.submit(known_classes)
+            try:
+                drawn = draw_generated(session, sent)
+                sending.result()
+            except BaseException:
+                stop.set()  # an interrupt or an error: what was not sent yet is not sent
+                raise
+        send_generated(session, drawn)
     finally:
         session.id_classes.update(classes)
 
 
-def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str],
-                answers: dict[str, int | None]) -> None:
-    """Each known refusable task once, then the corpus; `answers` keeps each known task's own answer."""
-    session.activity = "schema checks: id corpus"
-    # Each known refusable task once, then every corpus class: Hypothesis then draws only new ids.
+def choose_corpus(session: SuiteSession, sent: set[str], classes: Counter[str]) -> list[Probe]:
+    """Each known refusable task once, then every corpus class not sent already."""
+    # Hypothesis then draws only new ids.
     known = [(f"known {status} task", Probe(encode_id(task_id), f"known {status} task", known_status=status))
              for status, task_id in session.pool.non_cancellable()]
     chosen: list[Probe] = []
@@ -80,8 +97,29 @@ def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str],
         sent.add(probe.encoded)
         classes[cls] += 1
         chosen.append(probe)
+    return chosen
+
+
+def choose_near_misses(session: SuiteSession, sent: set[str], classes: Counter[str]) -> list[list[NearMiss]]:
+    """Ids next to each known refusable task's, grouped by task."""
+    by_task: dict[str, list[NearMiss]] = {}
+    for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids()):
+        if miss.probe.encoded in sent:
+            continue
+        sent.add(miss.probe.encoded)
+        classes[f"near-miss: {miss.kind}"] += 1
+        by_task.setdefault(miss.task_id, []).append(miss)
+    return list(by_task.values())
+
+
+def send_corpus(session: SuiteSession, chosen: list[Probe], answers: dict[str, int | None],
+                stop: threading.Event) -> None:
+    """Send the corpus; `answers` keeps each known task's own answer."""
+    session.activity = "schema checks: id corpus"
 
     def one(probe: Probe) -> None:
+        if stop.is_set():
+            return
         exchange = send(session, probe)
         if probe.known_status is not None:
             answers[probe.raw] = behavior.status_of(exchange)
@@ -91,30 +129,27 @@ def send_corpus(session: SuiteSession, sent: set[str], classes: Counter[str],
     fan_out(chosen, one, session.options.concurrency)
 
 
-def send_near_misses(session: SuiteSession, sent: set[str], classes: Counter[str],
-                     answers: dict[str, int | None]) -> None:
+def send_near_misses(session: SuiteSession, by_task: list[list[NearMiss]], answers: dict[str, int | None],
+                     stop: threading.Event) -> None:
     """Ids next to a known refusable task's: 404 (case-flipped: as the task's own answer), task unchanged."""
     session.activity = "schema checks: near-miss ids"
     # What each task reads just before its near-misses: "unchanged" is judged against this, not
     # against the status it was handed over in, so a task the target wrongly changed on its own
     # cancel (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
-    by_task: dict[str, list[NearMiss]] = {}
-    for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids()):
-        if miss.probe.encoded in sent:
-            continue
-        sent.add(miss.probe.encoded)
-        classes[f"near-miss: {miss.kind}"] += 1
-        by_task.setdefault(miss.task_id, []).append(miss)
 
     def one_task(misses: list[NearMiss]) -> None:
         # In order within one task (each is judged against what the task read just before it);
         # different tasks go side by side.
+        if stop.is_set():
+            return
         task_id = misses[0].task_id
         before = behavior.read(session, task_id, f"BEH-UNKNOWN-404: read {task_id} before its near-miss ids").status
         for miss in misses:
+            if stop.is_set():
+                return
             before = judge_near_miss(session, miss, before, answers.get(task_id))
 
-    fan_out(list(by_task.values()), one_task, session.options.concurrency)
+    fan_out(by_task, one_task, session.options.concurrency)
 
 
 def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, own_answer: int | None) -> str | None:
@@ -144,8 +179,8 @@ def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, o
     return after.status if after.status is not None else before
 
 
-def send_generated(session: SuiteSession, sent: set[str]) -> None:
-    session.activity = "schema checks: generated ids"
+def draw_generated(session: SuiteSession, sent: set[str]) -> list[Probe]:
+    """Hypothesis' exploration: up to --max-examples ids not sent already (nothing is sent here)."""
     known = session.pool.known_ids()
     # The known refusable tasks went out with the corpus; here only generated ids.
     strategy = generation.probes((), known, session.contract)
@@ -192,7 +227,12 @@ def send_generated(session: SuiteSession, sent: set[str]) -> None:
         if missing <= 0:
             break
         explore(session.seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE))
+    return drawn
+
+
+def send_generated(session: SuiteSession, drawn: list[Probe]) -> None:
     session.activity = f"schema checks: {len(drawn)} generated ids"
+
     def one(probe: Probe) -> None:
         send(session, probe)  # the exchange is not kept: bodies of up to 16 MiB each add up
 
