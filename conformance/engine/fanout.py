@@ -45,3 +45,37 @@ def fan_out(items: Iterable[T], work: Callable[[T], R], concurrency: int) -> lis
             assert exc is not None
             raise exc
     return [f.result() for f in futures]
+
+
+class Pool:
+    """Work submitted over time to at most `concurrency` workers, for producers that are still
+    deciding what to send (Hypothesis drawing ids) while earlier work is on the wire.
+
+    `finish()` waits for everything and raises the first exception; leaving the block on an
+    exception (an interrupt, a spent budget) drops what has not started, so only the requests
+    already on the wire are waited for.
+    """
+
+    def __init__(self, concurrency: int, name: str = "sddc-probe") -> None:
+        self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=name)
+        self._futures: list[Future[object]] = []
+
+    def submit(self, work: Callable[[T], object], item: T) -> None:
+        self._futures.append(self._executor.submit(work, item))
+
+    def finish(self) -> None:
+        done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in self._futures if f in done and f.exception() is not None), None)
+        if failed is not None:
+            exc = failed.exception()
+            assert exc is not None
+            raise exc
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        if kind is not None:
+            for future in self._futures:
+                future.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=kind is not None)

@@ -161,15 +161,15 @@ class CancelLedger:
     gone: list[str] = field(default_factory=list)
     # IN_PROGRESS tasks skipped because they carry isCancellable: false
     uncancellable: list[str] = field(default_factory=list)
-    last_touch: float | None = None
+    # task id -> when the run last touched it (a re-read at the end waits RECONCILE_DELAY from this)
+    touched_at: dict[str, float] = field(default_factory=dict)
 
     def track(self, task_id: str, requirement_id: str, keeps: str, now: float) -> None:
         # The last request that touched a task owns it: a change seen at the end of the run came
         # after that request (e.g. BEH-RECANCEL's refused re-cancel of BEH-CANCEL's task).
         self.touched[task_id] = (requirement_id, keeps)
         self.history.setdefault(task_id, [])
-        # Tasks are tracked from side-by-side workers too: the latest touch wins, whichever came last.
-        self.last_touch = now if self.last_touch is None else max(self.last_touch, now)
+        self.touched_at[task_id] = now
 
     def event(self, task_id: str, now: float, text: str) -> None:
         if task_id in self.history:
@@ -558,19 +558,23 @@ def reconcile(session: SuiteSession) -> None:
     """Re-read every task the run touched: cancelled ones must still read CANCELLED, refused ones
     their status before the refusal. A change fails the requirement whose request touched the task."""
     ledger = session.cancels
-    if not ledger.touched or ledger.last_touch is None:
+    if not ledger.touched:
         return
-    # A change that trails the answer (a cancelled task turning FAILED a moment later) shows only
-    # if the task is read some time after it was touched: at least RECONCILE_DELAY, within the window.
-    wait = min(RECONCILE_DELAY, session.settle_timeout) - (session.clock() - ledger.last_touch)
-    if wait > 0:
-        session.sleep(wait)
     settled = {task_id for task_id, _, _ in ledger.observations}
-    due = [(task_id, rid, keeps) for task_id, (rid, keeps) in list(ledger.touched.items())
-           if keeps != CANCELLED or task_id in settled]  # never read CANCELLED: its scenario failed it
+    # Earliest touched first: they are due at once; only tasks touched in the last moments wait.
+    due = sorted(((task_id, rid, keeps) for task_id, (rid, keeps) in list(ledger.touched.items())
+                  if keeps != CANCELLED or task_id in settled),  # never read CANCELLED: its scenario failed it
+                 key=lambda item: ledger.touched_at.get(item[0], 0.0))
+    delay = min(RECONCILE_DELAY, session.settle_timeout)
 
     def one(item: tuple[str, str, str]) -> None:
         task_id, rid, keeps = item
+        # A change that trails the answer (a cancelled task turning FAILED a moment later) shows
+        # only if the task is read some time after it was touched: at least `delay` after its
+        # own last touch (not the run's), within the settle window.
+        wait = ledger.touched_at.get(task_id, 0.0) + delay - session.clock()
+        if wait > 0:
+            session.sleep(wait)
         reading = read(session, task_id, f"{rid}: end-of-run re-read")
         if (reading.http_status in NO_GET or reading.http_status is None) and reading.http_status != 404:
             return

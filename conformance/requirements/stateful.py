@@ -15,6 +15,7 @@ shown what BEH-STATEFUL claims, and is reported NOT RUN with the rules it missed
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,7 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
     """The machine; each example takes up to 3 fresh IN_PROGRESS tasks next to the `fixed` ones
     (tasks in other statuses and unknown ids), since the previous example cancelled its own."""
     others = [i for i, s in fixed.items() if s != UNKNOWN]
+    counting = threading.Lock()
     unknown = [i for i, s in fixed.items() if s == UNKNOWN]
 
     class CancelModel(RuleBasedStateMachine):
@@ -105,8 +107,8 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
                 self.in_progress.append(acquired[0])
                 self.model[acquired[0]] = CANCELLABLE
             if can_read:
-                for task_id in self.model:
-                    self._resync(task_id)
+                # Independent reads: side by side.
+                session.side_by_side(list(self.model), self._resync)
 
         def _resync(self, task_id: str) -> None:
             if self.model[task_id] == UNKNOWN:
@@ -115,6 +117,11 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             if reading.available and not (self.model[task_id] == PENDING_CANCEL
                                           and reading.status == CANCELLABLE):
                 self.model[task_id] = str(reading.status)
+
+        def _held(self) -> None:
+            # Reads go out side by side (final reads, bystanders): count under a lock.
+            with counting:
+                passes["held"] += 1
 
         def _fail(self, message: str, exchange: Exchange, task_id: str) -> None:
             trail = " -> ".join(self.steps[-HISTORY:])
@@ -135,7 +142,7 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
                 self._fail(f"cancel of {task_id} ({expected_state} in the model) answered {got or exchange.error}, "
                            f"expected {' or '.join(map(str, sorted(expected)))}", exchange, task_id)
                 return
-            passes["held"] += 1
+            self._held()
             if got == 409 and expected_state != UNKNOWN:
                 keeps = CANCELLED if expected_state == PENDING_CANCEL else expected_state
                 session.cancels.track(task_id, RID, keeps, session.clock())
@@ -185,7 +192,7 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             if reading.status is not None and reading.status != expected_state and not (
                     expected_state == PENDING_CANCEL and reading.status == CANCELLABLE):
                 self.model[task_id] = reading.status
-            passes["held"] += 1
+            self._held()
             return True
 
         @invariant()
@@ -195,14 +202,17 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             cancelled, self.last_cancelled = self.last_cancelled, None
             if cancelled is None or not can_read:
                 return
-            for other in self.in_progress:
-                if other != cancelled and self.model[other] == CANCELLABLE:
-                    reading = read(session, other, f"{RID}: bystander of a cancel")
-                    self.steps.append(f"GET {other[:8]}={reading.status or reading.http_status}")
-                    if reading.status == CANCELLED:
-                        self._fail(f"cancelling {cancelled} also cancelled {other}", reading.exchange, other)
-                    else:
-                        passes["held"] += 1
+            def look(other: str) -> None:
+                reading = read(session, other, f"{RID}: bystander of a cancel")
+                self.steps.append(f"GET {other[:8]}={reading.status or reading.http_status}")
+                if reading.status == CANCELLED:
+                    self._fail(f"cancelling {cancelled} also cancelled {other}", reading.exchange, other)
+                else:
+                    self._held()
+
+            # Reads of different bystanders are independent: side by side.
+            session.side_by_side([other for other in self.in_progress
+                                  if other != cancelled and self.model[other] == CANCELLABLE], look)
 
         @invariant()
         def pending_cancels_settle(self) -> None:
@@ -239,7 +249,7 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
                 settling = await_cancelled(session, task_id, f"{RID}: wait for a pending cancel", since=at)
                 if settling.settled:
                     self.model[task_id] = CANCELLED
-                    passes["held"] += 1
+                    self._held()
                 else:
                     trail = " -> ".join(self.steps[-HISTORY:])
                     violation = settle_violation(settling, session.settle_timeout)

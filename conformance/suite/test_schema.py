@@ -11,10 +11,10 @@ asserting only its own findings, so `pytest --pyargs conformance.suite` lists th
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from conformance import requirements
 from conformance.engine import generation
-from conformance.engine.fanout import fan_out
+from conformance.engine.fanout import Pool
 from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession
 from conformance.model import Exchange, Violation
@@ -59,97 +59,80 @@ def exercise(session: SuiteSession) -> None:
     _EXERCISED[id(session)] = weakref.ref(session)
     sent: set[str] = set()
     classes: Counter[str] = Counter()
-    answers: dict[str, int | None] = {}
-    stop = threading.Event()
     try:
-        corpus = choose_corpus(session, sent, classes)
-        misses = choose_near_misses(session, sent, classes)
-
-        def known_classes() -> None:
-            send_corpus(session, corpus, answers, stop)
-            send_near_misses(session, misses, answers, stop)
-
-        # Drawing the generated ids is CPU work that needs no answer; the corpus and the near-misses
-        # are waiting on the target. So they go out in the background while Hypothesis draws here,
-        # in the main thread (where Hypothesis expects to run).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sddc-corpus") as background:
-            sending = background.submit(known_classes)
-            try:
-                drawn = draw_generated(session, sent)
-                sending.result()
-            except BaseException:
-                stop.set()  # an interrupt or an error: what was not sent yet is not sent
-                raise
-        send_generated(session, drawn)
+        chains, corpus = choose_known(session, sent, classes)
+        # One pool for the whole phase. First the chains of each known refusable task (its own
+        # cancel, then its near-miss ids, each judged against what the task read just before: a
+        # chain stays in order), longest first; then the corpus. Drawing the generated ids is CPU
+        # work that needs no answer, so Hypothesis draws here, in the main thread (where it expects
+        # to run), while those requests are on the wire; the drawn ids join the same pool.
+        with Pool(session.options.concurrency) as pool:
+            for chain in sorted(chains, key=lambda c: -len(c.misses)):
+                pool.submit(lambda c: send_chain(session, c), chain)
+            session.activity = "schema checks: id corpus and near-miss ids"
+            for probe in corpus:
+                pool.submit(lambda p: send(session, p), probe)
+            # The exchanges are not kept: bodies of up to 16 MiB each add up.
+            drawn = draw_generated(session, sent, lambda probe: pool.submit(lambda p: send(session, p), probe))
+            session.activity = f"schema checks: corpus, near-miss and {len(drawn)} generated ids"
+            pool.finish()
     finally:
         session.id_classes.update(classes)
 
 
-def choose_corpus(session: SuiteSession, sent: set[str], classes: Counter[str]) -> list[Probe]:
-    """Each known refusable task once, then every corpus class not sent already."""
-    # Hypothesis then draws only new ids.
-    known = [(f"known {status} task", Probe(encode_id(task_id), f"known {status} task", known_status=status))
-             for status, task_id in session.pool.non_cancellable()]
-    chosen: list[Probe] = []
-    for cls, probe in [*known, *generation.corpus_for(session.pool.known_ids())]:
+@dataclass
+class Chain:
+    """A known refusable task: its own cancel, then its near-miss ids."""
+
+    known: Probe
+    misses: list[NearMiss] = field(default_factory=list)
+
+
+def choose_known(session: SuiteSession, sent: set[str], classes: Counter[str]) -> tuple[list[Chain], list[Probe]]:
+    """Each known refusable task once (with its near-misses), and every corpus class not sent already."""
+    chains: dict[str, Chain] = {}
+    for status, task_id in session.pool.non_cancellable():
+        probe = Probe(encode_id(task_id), f"known {status} task", known_status=status)
+        if probe.encoded in sent:
+            continue
+        sent.add(probe.encoded)
+        classes[f"known {status} task"] += 1
+        chains[task_id] = Chain(probe)
+    corpus: list[Probe] = []
+    for cls, probe in generation.corpus_for(session.pool.known_ids()):
         if probe.encoded in sent:
             continue
         sent.add(probe.encoded)
         classes[cls] += 1
-        chosen.append(probe)
-    return chosen
-
-
-def choose_near_misses(session: SuiteSession, sent: set[str], classes: Counter[str]) -> list[list[NearMiss]]:
-    """Ids next to each known refusable task's, grouped by task."""
-    by_task: dict[str, list[NearMiss]] = {}
+        corpus.append(probe)
     for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids()):
-        if miss.probe.encoded in sent:
+        if miss.probe.encoded in sent or miss.task_id not in chains:
             continue
         sent.add(miss.probe.encoded)
         classes[f"near-miss: {miss.kind}"] += 1
-        by_task.setdefault(miss.task_id, []).append(miss)
-    return list(by_task.values())
+        chains[miss.task_id].misses.append(miss)
+    return list(chains.values()), corpus
 
 
-def send_corpus(session: SuiteSession, chosen: list[Probe], answers: dict[str, int | None],
-                stop: threading.Event) -> None:
-    """Send the corpus; `answers` keeps each known task's own answer."""
-    session.activity = "schema checks: id corpus"
+def send_chain(session: SuiteSession, chain: Chain) -> None:
+    """A known task's cancel (judged as BEH-NOT-CANCELLABLE), then its near-miss ids in order.
 
-    def one(probe: Probe) -> None:
-        if stop.is_set():
-            return
-        exchange = send(session, probe)
-        if probe.known_status is not None:
-            answers[probe.raw] = behavior.status_of(exchange)
-            behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
-
-    # Each id is independent of the others: they go out side by side.
-    fan_out(chosen, one, session.options.concurrency)
-
-
-def send_near_misses(session: SuiteSession, by_task: list[list[NearMiss]], answers: dict[str, int | None],
-                     stop: threading.Event) -> None:
-    """Ids next to a known refusable task's: 404 (case-flipped: as the task's own answer), task unchanged."""
-    session.activity = "schema checks: near-miss ids"
-    # What each task reads just before its near-misses: "unchanged" is judged against this, not
-    # against the status it was handed over in, so a task the target wrongly changed on its own
-    # cancel (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
-
-    def one_task(misses: list[NearMiss]) -> None:
-        # In order within one task (each is judged against what the task read just before it);
-        # different tasks go side by side.
-        if stop.is_set():
-            return
-        task_id = misses[0].task_id
-        before = behavior.read(session, task_id, f"BEH-UNKNOWN-404: read {task_id} before its near-miss ids").status
-        for miss in misses:
-            if stop.is_set():
-                return
-            before = judge_near_miss(session, miss, before, answers.get(task_id))
-
-    fan_out(by_task, one_task, session.options.concurrency)
+    Each near-miss must answer 404 (a case-flipped one: as the task's own id did) and leave the
+    task as it read just before: "unchanged" is judged against that read, not against the status
+    the task was handed over in, so a task the target wrongly changed on its own cancel
+    (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
+    """
+    probe = chain.known
+    exchange = send(session, probe)
+    assert probe.known_status is not None
+    own_answer = behavior.status_of(exchange)
+    behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
+    if not chain.misses:
+        return
+    task_id = probe.raw
+    before = behavior.read(session, task_id, f"BEH-UNKNOWN-404: read {task_id} before its near-miss ids").status
+    for miss in chain.misses:
+        before = judge_near_miss(session, miss, before, own_answer)
 
 
 def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, own_answer: int | None) -> str | None:
@@ -179,16 +162,17 @@ def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, o
     return after.status if after.status is not None else before
 
 
-def draw_generated(session: SuiteSession, sent: set[str]) -> list[Probe]:
-    """Hypothesis' exploration: up to --max-examples ids not sent already (nothing is sent here)."""
+def draw_generated(session: SuiteSession, sent: set[str], emit: Callable[[Probe], object]) -> list[Probe]:
+    """Hypothesis' exploration: up to --max-examples ids not sent already, each passed to `emit`
+    as soon as it is drawn (the caller sends it side by side while the drawing goes on)."""
     known = session.pool.known_ids()
     # The known refusable tasks went out with the corpus; here only generated ids.
     strategy = generation.probes((), known, session.contract)
 
     total = session.options.max_examples
     count = 0
-    # Drawing needs no answer (generation does not adapt to responses), so the ids are drawn
-    # first, with the run's seed, and then sent side by side: the same seed gives the same set.
+    # Drawing needs no answer (generation does not adapt to responses): the ids are drawn with
+    # the run's seed and sent side by side as they come, so the same seed gives the same set.
     drawn: list[Probe] = []
 
     def explore(round_seed: int, examples: int) -> None:
@@ -215,6 +199,7 @@ def draw_generated(session: SuiteSession, sent: set[str]) -> list[Probe]:
                     continue
                 sent.add(probe.encoded)
                 drawn.append(probe)
+                emit(probe)
                 count += 1
                 in_batch += 1
 
@@ -228,15 +213,6 @@ def draw_generated(session: SuiteSession, sent: set[str]) -> list[Probe]:
             break
         explore(session.seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE))
     return drawn
-
-
-def send_generated(session: SuiteSession, drawn: list[Probe]) -> None:
-    session.activity = f"schema checks: {len(drawn)} generated ids"
-
-    def one(probe: Probe) -> None:
-        send(session, probe)  # the exchange is not kept: bodies of up to 16 MiB each add up
-
-    fan_out(drawn, one, session.options.concurrency)
 
 
 def send(session: SuiteSession, probe: Probe) -> Exchange:
