@@ -165,3 +165,20 @@ def test_the_backpressure_variation_is_conformant_and_reported() -> None:
     result = run_in_process("backpressure-429", max_examples=20)
     assert {r.requirement.id for r in result.results if r.outcome is Outcome.FAIL} == set()
     assert any(note.startswith("backpressure: ") for note in result.notes)
+
+
+def test_answers_to_requests_already_in_flight_slow_the_run_down_once(
+        stub_server: Callable[..., StubServer]) -> None:
+    # Eight requests sent side by side all meet the same busy moment: their 429s are one signal.
+    stub = stub_server(answering(busy("0")))
+    fake = FakeTime()
+    target = make_target(stub, fake)
+    fake.now = 10.0
+    for _ in range(8):
+        target._back_off({"Retry-After": "0"}, sent_at=9.0)
+    assert target._backpressure_interval == pytest.approx(0.02)
+    assert target.backpressure_retries == 8
+    # A request sent after that slowdown and still pushed back: the pace was still too fast.
+    fake.now = 11.0
+    target._back_off({"Retry-After": "0"}, sent_at=10.5)
+    assert target._backpressure_interval == pytest.approx(0.04)

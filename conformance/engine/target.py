@@ -144,6 +144,9 @@ class Target:
         self._delete_paths: set[str] = set()
         self.on_backpressure: Callable[[int], None] | None = None
         self._backpressure_interval = 0.0
+        # When the pace last slowed down: a 429 to a request sent before then answers the old
+        # pace, so it does not slow the run down again (one slowdown per busy moment).
+        self._slowed_at: float | None = None
         self.base_url = config.base_url.rstrip("/")
         # The operation's method and path come from the run's contract (--spec), else the fragment.
         self._fragment = contract or load_fragment()
@@ -196,13 +199,20 @@ class Target:
         if wait > 0:
             self._sleep(wait)
 
-    def _back_off(self, headers: dict[str, str]) -> None:
-        """Wait out one backpressure answer (Retry-After, capped, with jitter) and slow the run down."""
+    def _back_off(self, headers: dict[str, str], sent_at: float | None = None) -> None:
+        """Wait out one backpressure answer (Retry-After, capped, with jitter) and slow the run down.
+
+        Requests in flight side by side all meet the same busy moment: only a request sent after
+        the last slowdown slows the run down again; otherwise --concurrency answers of 429 at
+        once would double the pause --concurrency times and crawl at the slowest pace.
+        """
         with self._lock:
             self.backpressure_retries += 1
-            self._backpressure_interval = min(
-                max(self._backpressure_interval * 2, BACKPRESSURE_MIN_INTERVAL), BACKPRESSURE_MAX_INTERVAL
-            )
+            if sent_at is None or self._slowed_at is None or sent_at >= self._slowed_at:
+                self._backpressure_interval = min(
+                    max(self._backpressure_interval * 2, BACKPRESSURE_MIN_INTERVAL), BACKPRESSURE_MAX_INTERVAL
+                )
+                self._slowed_at = self._clock()
         header = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
         asked = retry_after_seconds(header)
         wait = min(asked if asked is not None else DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER)
@@ -366,6 +376,7 @@ class Target:
         """
         attempt = 0
         while True:
+            sent_at = self._clock()
             exchange = self._send_once(method, path, purpose, task_id, auth, token, params, id_class)
             response = exchange.response
             if response is None or not is_backpressure(response.status, response.headers):
@@ -375,7 +386,7 @@ class Target:
             if attempt >= MAX_BACKPRESSURE_RETRIES:
                 raise self._give_up(response.status, f"{method} {path}")
             attempt += 1
-            self._back_off(response.headers)
+            self._back_off(response.headers, sent_at)
 
     def _send_once(
         self,
