@@ -100,6 +100,8 @@ class TaskPool:
     allow_cancel_discovered: bool = False
     # Ids the target listed that the run may not use (no --discover): generated ids avoid them.
     existing: set[str] = field(default_factory=set)
+    # Listed IN_PROGRESS tasks that say isCancellable: false (--discover takes them last).
+    refusing: set[str] = field(default_factory=set)
     _taken: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

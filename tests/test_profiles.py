@@ -101,3 +101,17 @@ def test_product_version_is_read_from_the_target(server: ReferenceServer) -> Non
     assert result.product["version"].endswith("-reference")
     probes = [r for r in server.request_log if r.path == "/v1/sddc-managers"]
     assert len(probes) == 1 and probes[0].method == "GET"
+
+
+def test_discover_takes_cancellable_in_progress_tasks_first() -> None:
+    # The variation lists two IN_PROGRESS tasks with isCancellable false first: --discover puts them
+    # last, so the scenarios that need a cancel to succeed never start with a task that refuses it.
+    config = ReferenceConfig(password=PASSWORD, defects=frozenset({"non-cancellable-in-progress"}))
+    with ReferenceServer(config) as server:
+        options = RunOptions(base_url=server.base_url, username=server.config.username, password=PASSWORD,
+                             discover=True, allow_cancel_discovered=True, seed=2)
+        with open_session(options) as session:
+            discovered = session.pool.discovered["IN_PROGRESS"]
+            refusing = session.pool.refusing
+            assert len(refusing) == 2 and set(discovered[-2:]) == refusing
+            assert session.pool.take_in_progress() not in refusing

@@ -244,6 +244,17 @@ def discover(session: SuiteSession, max_pages: int = 20, *, use: bool = True) ->
     the generated ones.
     """
     flag = "--discover" if use else "listing existing tasks"
+    try:
+        _list_pages(session, flag, max_pages, use)
+    finally:
+        # IN_PROGRESS tasks that say isCancellable: false only refuse a cancel: they go last, so
+        # the scenarios that need a cancel to succeed take a cancellable one first.
+        in_progress = session.pool.discovered.get("IN_PROGRESS")
+        if in_progress:
+            in_progress.sort(key=lambda task_id: task_id in session.pool.refusing)
+
+
+def _list_pages(session: SuiteSession, flag: str, max_pages: int, use: bool) -> None:
     page = 0
     while page < max_pages:
         exchange = session.target.send(
@@ -267,6 +278,8 @@ def discover(session: SuiteSession, max_pages: int = 20, *, use: bool = True) ->
             status = normalise_status(task.get("status"))
             if use and status in STATUSES:
                 session.pool.discovered.setdefault(status, []).append(task["id"])
+                if status == "IN_PROGRESS" and task.get("isCancellable") is False:
+                    session.pool.refusing.add(task["id"])
         meta = document.get("pageMetadata") or {}
         total_pages = meta.get("totalPages") if isinstance(meta, dict) else None
         page += 1
