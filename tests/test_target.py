@@ -60,6 +60,16 @@ def test_token_is_used_as_given(stub_server: Callable[..., StubServer]) -> None:
     assert stub.seen[0].headers["Authorization"] == "Bearer given-token"
 
 
+def test_a_query_in_the_path_goes_out_once(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(not_found)
+    t = target(stub.base_url, token="given-token")
+    t.send("GET", "/v1/tasks?pageSize=1", purpose="test")
+    t.send("GET", "/v1/tasks?pageSize=1", purpose="test", params={"pageNumber": 2})
+    t.send("GET", "/v1/tasks", purpose="test", params={"pageSize": 3})
+    assert [r.path for r in stub.seen] == ["/v1/tasks?pageSize=1", "/v1/tasks?pageSize=1&pageNumber=2",
+                                          "/v1/tasks?pageSize=3"]
+
+
 def test_bad_credentials(reference_server: Callable[..., Any]) -> None:
     server = reference_server()
     secret = "wrong-secret-9f3a"

@@ -409,8 +409,9 @@ class Target:
         prepared = session.prepare_request(requests.Request(method, url, headers=headers, params=params))
         # requests re-quotes URLs and would turn an encoded dot segment (%2E%2E) back into "..",
         # which servers resolve to another path: the path goes out exactly as the suite built it.
+        # The query is requests' (a query already in `path` merged with `params`), kept once.
         query = urlsplit(prepared.url or "").query
-        prepared.url = url + (f"?{query}" if query else "")
+        prepared.url = url.split("?", 1)[0] + (f"?{query}" if query else "")
         recorded = RecordedRequest(
             method=method,
             url=prepared.url,
