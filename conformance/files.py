@@ -76,10 +76,19 @@ def prepare_report_dir(directory: Path) -> Path:
     return directory
 
 
-def discard_report_dir(directory: Path) -> None:
-    """Remove a report directory a run made but never wrote into, and its empty made parents."""
+def missing_directories(directory: Path) -> list[Path]:
+    """`directory` and its parents that do not exist yet, deepest first (what mkdir would make)."""
+    missing: list[Path] = []
+    for path in (directory, *directory.parents):
+        if os.path.lexists(path):
+            break
+        missing.append(path)
+    return missing
+
+
+def discard_report_dir(made: list[Path]) -> None:
+    """Remove the report directories a run made (`missing_directories` before it made them), if
+    still empty, deepest first: a directory that was there before the run is never removed."""
     with contextlib.suppress(OSError):
-        for path in (directory, *directory.parents):
-            if path == Path(".") or path == Path(path.anchor):
-                return
+        for path in made:
             path.rmdir()  # only ever removes an empty directory

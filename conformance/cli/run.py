@@ -19,7 +19,7 @@ from conformance.engine.runner import build_result, execute
 from conformance.engine.session import SuiteSession, open_session
 from conformance.engine.signals import interrupts_as_exceptions
 from conformance.errors import Interrupted, SddcError, TargetError, UsageError
-from conformance.files import default_report_dir, discard_report_dir, prepare_report_dir
+from conformance.files import default_report_dir, discard_report_dir, missing_directories, prepare_report_dir
 from conformance.options import RunOptions
 from conformance.outcome import ExitCode, RunResult
 from conformance.report import write_reports
@@ -49,17 +49,20 @@ def run_command(**params: Any) -> int:
     """Run the suite once; return the documented exit code. Every error ends in one line."""
     quiet = bool(params.get("quiet"))
     report_dir: Path | None = None
+    made: list[Path] = []
     try:
         options = build_options(params)
         if not options.dry_run:
-            report_dir = prepare_report_dir(options.report_dir or default_report_dir())
+            wanted = options.report_dir or default_report_dir()
+            made = missing_directories(wanted)
+            report_dir = prepare_report_dir(wanted)
     except SddcError as exc:
         _echo_err(f"sddc-conformance: error: {clean_line(str(exc))}")
         return int(exc.exit_code)
     code = _run(options, report_dir, quiet)
     if code == ExitCode.USAGE_ERROR and report_dir is not None:
         # A usage error found later (a bad --defect, stale task ids) leaves no empty report directory.
-        discard_report_dir(report_dir)
+        discard_report_dir(made)
     return code
 
 
