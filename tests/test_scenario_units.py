@@ -9,6 +9,7 @@ finishing in the middle of a scenario). The pure judgements get tables of their 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -657,6 +658,8 @@ def test_unknown_ids_avoid_known_ones_and_follow_the_seed() -> None:
     session = scripted_session(target)
     first = list(scenarios.unknown_ids(session, 3))
     assert len(first) == 3 and len(set(first)) == 3
+    # shaped like a real task id (a random UUID), so only "no such task" can explain a refusal
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in first)
     # the same seed draws the same ids; an id the pool knows is skipped
     again = scripted_session(ScriptedTarget(), given={"SUCCESSFUL": [first[0]]})
     assert list(scenarios.unknown_ids(again, 2)) == first[1:]

@@ -175,6 +175,13 @@ def test_a_refused_cancel_holds_and_tracks_what_the_task_must_keep(state: str, k
     assert m.session.cancels.touched == {"t": (RID, keeps)}
 
 
+def test_any_2xx_is_the_200_the_model_expects() -> None:
+    target = ScriptedTarget({"t": "IN_PROGRESS"}, on_delete=lambda t, i: 299)
+    m = Machine(target, {"t": "IN_PROGRESS"})
+    m._cancel("t")
+    assert m.passes["held"] == 1 and m.steps == ["DELETE t=200"] and m.model["t"] == PENDING_CANCEL
+
+
 def test_a_repeat_200_of_a_pending_cancel_holds_and_changes_nothing() -> None:
     target = ScriptedTarget({"t": "IN_PROGRESS"}, on_delete=lambda t, i: 200)
     m = Machine(target, {"t": PENDING_CANCEL})
@@ -196,6 +203,8 @@ def test_an_unknown_id_answered_404_holds_untracked() -> None:
     ("SUCCESSFUL", 200, "cancel of t (SUCCESSFUL in the model) answered 200, expected 409"),
     (PENDING_CANCEL, 404, "cancel of t (PENDING_CANCEL in the model) answered 404, expected 200 or 409"),
     ("SUCCESSFUL", None, "cancel of t (SUCCESSFUL in the model) answered connection reset, expected 409"),
+    ("IN_PROGRESS", 300, "cancel of t (IN_PROGRESS in the model) answered 300, expected 200"),
+    ("IN_PROGRESS", 199, "cancel of t (IN_PROGRESS in the model) answered 199, expected 200"),
 ])
 def test_a_cancel_answered_against_the_model_fails_with_its_steps(state: str, answer: int | None,
                                                                   expected: str) -> None:
@@ -241,13 +250,14 @@ def test_cancel_not_cancellable_draws_from_other_tasks_and_cancelled_handovers()
 
 
 def test_read_task_agrees_and_follows_a_task_that_finished() -> None:
-    target = ScriptedTarget({"a": "IN_PROGRESS"})
+    task_id = "aaaaaaaa-bbbb"
+    target = ScriptedTarget({task_id: "IN_PROGRESS"})
     m = Machine(target, {})
     m.sync()
-    target.tasks["a"] = "SUCCESSFUL"
+    target.tasks[task_id] = "SUCCESSFUL"
     m.read_task(Draw(0))
-    assert m.ran["read_task"] == 1 and m.passes["held"] == 1 and m.model["a"] == "SUCCESSFUL"
-    assert m.steps == ["GET a=SUCCESSFUL"]
+    assert m.ran["read_task"] == 1 and m.passes["held"] == 1 and m.model[task_id] == "SUCCESSFUL"
+    assert m.steps == ["GET aaaaaaaa=SUCCESSFUL"]  # the steps name a task by its first 8 characters
 
 
 def test_a_pending_cancel_read_in_progress_stays_pending_and_then_settles() -> None:
@@ -316,14 +326,15 @@ def test_bystanders_are_read_after_a_cancel_and_a_cancelled_one_fails() -> None:
 
 
 def test_an_untouched_bystander_holds() -> None:
-    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS"})
+    a, b = "aaaaaaaa-1", "bbbbbbbb-2"
+    target = ScriptedTarget({a: "IN_PROGRESS", b: "IN_PROGRESS"})
     m = Machine(target, {})
     m.sync()
-    m._cancel("a")
+    m._cancel(a)
     before = target.gets()
     m.bystanders_untouched()
-    assert m.passes["held"] == 2 and target.gets() == before + 1 and target.log[-1] == ("GET", "b")
-    assert m.steps == ["DELETE a=200", "GET b=IN_PROGRESS"]
+    assert m.passes["held"] == 2 and target.gets() == before + 1 and target.log[-1] == ("GET", b)
+    assert m.steps == ["DELETE aaaaaaaa=200", "GET bbbbbbbb=IN_PROGRESS"]
 
 
 def test_bystanders_are_not_read_without_get() -> None:
@@ -398,6 +409,7 @@ def test_teardown_waits_for_pending_cancels_to_settle() -> None:
     m.teardown()
     assert m.model == {"a": PENDING_CANCEL, "b": "CANCELLED"}
     assert m.ran["read_task"] == 0  # pending tasks are awaited, not read against the model
+    assert m.passes["held"] == 1  # b settled; a did not
     [text] = messages(m.session, RID)
     assert text.startswith("after a 200 cancel, task a reads IN_PROGRESS, not CANCELLED, when the 5 s settle "
                            "window closed")
@@ -466,8 +478,10 @@ def test_without_an_in_progress_task_a_failure_still_counts() -> None:
     assert outcome(session, RID) is FAIL
 
 
-def test_without_get_the_read_rule_never_runs_and_the_model_is_not_run() -> None:
-    target = ScriptedTarget({"s": "SUCCESSFUL", "a": "IN_PROGRESS", "b": "IN_PROGRESS"}, on_get=lambda t, i: 501)
+@pytest.mark.parametrize("no_get", [405, 501])
+def test_without_get_the_read_rule_never_runs_and_the_model_is_not_run(no_get: int) -> None:
+    target = ScriptedTarget({"s": "SUCCESSFUL", "a": "IN_PROGRESS", "b": "IN_PROGRESS"},
+                            on_get=lambda t, i: no_get)
     session = scripted_session(target)
     stateful.run_model(session)
     assert session.stateful_rules["read_task"] == 0 and session.stateful_rules["cancel_in_progress"] > 0
