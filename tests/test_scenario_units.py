@@ -832,13 +832,49 @@ def test_race_evidence_is_the_answer_that_is_neither_200_nor_409() -> None:
 
 
 def test_race_evidence_is_a_winner_when_every_answer_is_200_or_409() -> None:
-    answers = iter([409, 204, 204, 409])
+    answers = iter([409, 200, 200, 409])
     target = ScriptedTarget({"a": "IN_PROGRESS"}, on_delete=lambda t, i: (t.tasks.__setitem__(i, "CANCELLED"),
                                                                           next(answers))[1])
     session = scripted_session(target)
     scenarios.racing_cancels(session)
     assert messages(session, "BEH-RACE")[0].endswith("only one may win")
-    assert evidence(session, "BEH-RACE")[0].response.status == 204  # type: ignore[union-attr]
+    assert evidence(session, "BEH-RACE")[0].response.status == 200  # type: ignore[union-attr]
+
+
+def test_race_cancels_are_numbered_and_dropped_answers_are_no_answer() -> None:
+    answers = iter([None, 200, 409, None])
+    target = ScriptedTarget({"a": "IN_PROGRESS"}, on_delete=lambda t, i: (t.tasks.__setitem__(i, "CANCELLED"),
+                                                                          next(answers))[1])
+    purposes: list[str] = []
+    plain = target._exchange
+
+    def exchange(method: str, task_id: str, answer: Any, body: Any, purpose: str) -> Any:
+        purposes.append(purpose)
+        return plain(method, task_id, answer, body, purpose)
+
+    target._exchange = exchange  # type: ignore[method-assign]
+    session = scripted_session(target)
+    scenarios.racing_cancels(session)
+    assert [p for p in purposes if "concurrent" in p] == [f"BEH-RACE: concurrent cancel {i}/4" for i in (1, 2, 3, 4)]
+    assert messages(session, "BEH-RACE") == [
+        "4 concurrent cancels of a answered [0, 0, 200, 409]: losers must answer 409, not no answer"]
+    assert evidence(session, "BEH-RACE")[0].response is None  # type: ignore[union-attr]
+
+
+def test_race_whose_task_reads_in_progress_then_vanishes_fails() -> None:
+    def on_get(target: ScriptedTarget, task_id: str) -> Any:
+        if target.gets(task_id) == 3:  # precondition, right after the race, then gone
+            return 404
+        return ...
+
+    def on_delete(target: ScriptedTarget, task_id: str) -> Any:
+        return 200 if target.deletes(task_id) == 1 else 409
+
+    session = scripted_session(ScriptedTarget({"a": "IN_PROGRESS"}, on_get=on_get, on_delete=on_delete))
+    scenarios.racing_cancels(session)
+    assert messages(session, "BEH-RACE") == [
+        "after a 200 cancel, task a ended as GET answered 404, not CANCELLED (reads: 0.00s IN_PROGRESS, "
+        "0.10s GET answered 404)"]
 
 
 # -- judge_race -------------------------------------------------------------------------------------
