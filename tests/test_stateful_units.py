@@ -550,3 +550,15 @@ def test_plan() -> None:
 
 def test_draw_helper_reads_sampled_from() -> None:
     assert Draw(1).draw(st.sampled_from(["x", "y"])) == "y"
+
+
+def test_the_same_seed_sends_the_same_requests() -> None:
+    logs = []
+    for _ in range(2):
+        target = ScriptedTarget({"s": "SUCCESSFUL", "f": "FAILED", **{f"t{i}": "IN_PROGRESS" for i in range(12)}})
+        stateful.run_model(scripted_session(target, seed=7))
+        logs.append(target.log)
+    assert logs[0] == logs[1]
+    other = ScriptedTarget({"s": "SUCCESSFUL", "f": "FAILED", **{f"t{i}": "IN_PROGRESS" for i in range(12)}})
+    stateful.run_model(scripted_session(other, seed=8))
+    assert other.log != logs[0]
