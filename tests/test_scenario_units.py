@@ -343,6 +343,16 @@ def test_reading_keeps_only_a_boolean_is_cancellable() -> None:
     assert got.cancellable is None and got.status == "IN_PROGRESS" and got.available
 
 
+def test_a_200_without_a_known_status_is_no_reading() -> None:
+    target = ScriptedTarget({"a": "SOMETHING ELSE"})
+    session = scripted_session(target, given={"IN_PROGRESS": ["a"]})
+    got = scenarios.read(session, "a", "p")
+    assert got.http_status == 200 and got.status is None
+    assert not got.available and got.describe() == "GET answered 200"
+    # so the task is used as handed over, unread
+    assert scenarios.acquire_in_progress(session, "p") == ("a", None)
+
+
 # -- BEH-RECANCEL -----------------------------------------------------------------------------------
 def test_recancel_reuses_the_task_beh_cancel_settled(servers: Callable[..., Reference]) -> None:
     ref = servers()
