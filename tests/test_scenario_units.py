@@ -399,6 +399,19 @@ def test_recancel_on_its_own_passes_on_a_faithful_server(servers: Callable[..., 
     assert session.cancels.touched[task_id] == ("BEH-RECANCEL", "CANCELLED")
 
 
+def test_recancel_keeps_the_timeline_of_its_own_task_from_the_first_cancel_on() -> None:
+    target = ScriptedTarget({"a": "IN_PROGRESS"})
+    session = scripted_session(target)
+    session.started_monotonic = 0.0
+    scenarios.recancel(session)
+    assert outcome(session, "BEH-RECANCEL") is PASS
+    target.tasks["a"] = "FAILED"
+    scenarios.reconcile(session)
+    assert messages(session, "BEH-RECANCEL") == [
+        "task a, left CANCELLED by this run, reads FAILED at the end of the run (timeline: 0.00s GET CANCELLED, "
+        "0.00s DELETE 409, 0.00s GET CANCELLED, 2.00s GET FAILED)"]
+
+
 def test_recancel_without_a_task_is_not_run() -> None:
     session = scripted_session(ScriptedTarget())
     scenarios.recancel(session)
