@@ -819,6 +819,20 @@ def test_race_with_no_winner_and_a_task_not_finished_fails(after: str) -> None:
     assert any("none answered 200" in m for m in messages(session, "BEH-RACE"))
 
 
+def test_a_3xx_is_no_winner_of_a_race() -> None:
+    def on_delete(target: ScriptedTarget, task_id: str) -> Any:
+        if task_id == "a":
+            target.tasks["a"] = "SUCCESSFUL"
+            return 300 if target.deletes("a") == 1 else 409
+        return ...
+
+    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS"}, on_delete=on_delete)
+    session = scripted_session(target)
+    scenarios.racing_cancels(session)
+    assert session.notes == ["task a finished (SUCCESSFUL) while it was raced; another task was used"]
+    assert session.cancelled_by_suite == ["b"]
+
+
 def test_race_with_a_winner_on_a_task_read_finished_is_judged() -> None:
     # One cancel won, yet the task reads SUCCESSFUL: that is no reason to take another task.
     def on_delete(target: ScriptedTarget, task_id: str) -> Any:
