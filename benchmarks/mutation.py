@@ -59,10 +59,9 @@ TESTS: dict[str, tuple[str, ...]] = {
                                      "tests/test_safety.py::test_no_rate_limit_never_sleeps",
                                      "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced"),
     "conformance/engine/generation.py": ("tests/test_generation.py",),
-    "conformance/requirements/scenarios.py": ("tests/test_e2e.py::test_reference_server_passes",
-                                              "tests/test_profiles.py", *_MATRIX_ROWS),
-    "conformance/requirements/stateful.py": ("tests/test_e2e.py::test_reference_server_passes",
-                                             "tests/test_profiles.py", *_MATRIX_ROWS),
+    # Each scenario run on its own (reference server on an injected clock, or a scripted target).
+    "conformance/requirements/scenarios.py": ("tests/test_scenario_units.py", "tests/test_stateful_units.py"),
+    "conformance/requirements/stateful.py": ("tests/test_stateful_units.py",),
 }
 
 # What the private copy needs for the tests above: the package, the tests, the fragment and the

@@ -29,7 +29,7 @@ NO_IN_PROGRESS = "no IN_PROGRESS task given: pass --task IN_PROGRESS=<id> (it wi
 # Statuses a task never leaves on its own; PENDING may legitimately start while the suite runs.
 FINAL = frozenset({"SUCCESSFUL", "FAILED", "CANCELLED", "COMPLETED_WITH_WARNING", "SKIPPED"})
 # Answers meaning "this target has no GET /v1/tasks/{id}" rather than "this task is gone".
-NO_GET = frozenset({404, 405, 501})
+NO_GET = frozenset({405, 501})
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -576,7 +576,7 @@ def reconcile(session: SuiteSession) -> None:
         if wait > 0:
             session.sleep(wait)
         reading = read(session, task_id, f"{rid}: end-of-run re-read")
-        if (reading.http_status in NO_GET or reading.http_status is None) and reading.http_status != 404:
+        if reading.http_status is None or reading.http_status in NO_GET:
             return
         if reading.available and (unchanged(keeps, str(reading.status))):
             return
