@@ -49,7 +49,10 @@ FAST = ("tests/test_checks.py", "tests/test_bodies.py", "tests/test_tasks.py")
 _MATRIX_ROWS = tuple(f"tests/test_detection_matrix.py::test_defect_verdict[{name}]" for name in
                      ("racing-cancels", "cancel-wrong-task", "cancel-finished-task", "unknown-id-409"))
 TESTS: dict[str, tuple[str, ...]] = {
-    "conformance/requirements/checks.py": FAST,
+    # The unit tests of the URL-layer rule (not its end-to-end runs) judge refused_by_url_layer.
+    "conformance/requirements/checks.py": (*FAST, *(f"tests/test_url_layer.py::{name}" for name in (
+        "test_a_url_layer_refusal_of_a_hostile_id_is_information", "test_strict_urls_fails_the_refusal",
+        "test_a_400_for_a_well_formed_id_still_fails", "test_other_answers_to_hostile_ids_are_judged_as_ever"))),
     "conformance/bodies.py": FAST,
     "conformance/engine/recorder.py": FAST,
     "conformance/outcome.py": ("tests/test_outcome.py", *FAST,
