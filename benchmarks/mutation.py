@@ -54,7 +54,7 @@ TESTS: dict[str, tuple[str, ...]] = {
         "test_a_url_layer_refusal_of_a_hostile_id_is_information", "test_strict_urls_fails_the_refusal",
         "test_a_400_for_a_well_formed_id_still_fails", "test_other_answers_to_hostile_ids_are_judged_as_ever"))),
     "conformance/bodies.py": FAST,
-    "conformance/engine/recorder.py": FAST,
+    "conformance/engine/recorder.py": ("tests/test_recorder.py", *FAST),
     "conformance/outcome.py": ("tests/test_outcome.py", *FAST,
                                "tests/test_cli_flags.py::test_nothing_exercised_is_not_conformant_and_exits_1",
                                "tests/test_cli_flags.py::test_strict_and_certify_on_run_result"),
