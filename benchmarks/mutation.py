@@ -61,7 +61,12 @@ TESTS: dict[str, tuple[str, ...]] = {
     "conformance/engine/target.py": ("tests/test_target.py", "tests/test_safety.py::test_rate_limit_spaces_requests",
                                      "tests/test_safety.py::test_no_rate_limit_never_sleeps",
                                      "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced"),
-    "conformance/engine/generation.py": ("tests/test_generation.py",),
+    # The corpus and near-miss unit tests of test_corpus.py (not its runs).
+    "conformance/engine/generation.py": ("tests/test_generation.py", *(f"tests/test_corpus.py::{name}" for name in (
+        "test_every_class_is_present", "test_every_delimiter_alone_and_embedded",
+        "test_length_boundaries_count_encoded_bytes", "test_no_id_twice_on_the_wire_and_deterministic",
+        "test_malformed_escapes_go_out_raw_and_are_url_hostile", "test_listed_ids_are_left_out",
+        "test_near_misses_of_refusable_tasks_only", "test_near_misses_never_equal_a_listed_id"))),
     "conformance/requirements/scenarios.py": ("tests/test_e2e.py::test_reference_server_passes",
                                               "tests/test_profiles.py", *_MATRIX_ROWS),
     "conformance/requirements/stateful.py": ("tests/test_e2e.py::test_reference_server_passes",
