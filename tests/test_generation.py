@@ -159,3 +159,10 @@ def test_one_char_changed_changes_the_last_character(task: str, changed: str) ->
 def test_prefix_drops_the_last_character(task: str, prefix: str | None) -> None:
     found = [m.probe.raw for m in generation.near_misses([("FAILED", task)], {task}) if m.kind == "prefix"]
     assert found == ([prefix] if prefix else [])
+
+
+def test_near_misses_of_two_tasks_go_out_once_each() -> None:
+    # "ab1" and "ab2" share their one-char-changed neighbour "ab0": it is one id, sent once.
+    misses = generation.near_misses([("FAILED", "ab1"), ("SUCCESSFUL", "ab2")], {"ab1", "ab2"})
+    raws = [m.probe.raw for m in misses]
+    assert "ab0" in raws and len(raws) == len(set(raws))
