@@ -60,7 +60,17 @@ TESTS: dict[str, tuple[str, ...]] = {
                                "tests/test_cli_flags.py::test_strict_and_certify_on_run_result"),
     "conformance/engine/target.py": ("tests/test_target.py", "tests/test_safety.py::test_rate_limit_spaces_requests",
                                      "tests/test_safety.py::test_no_rate_limit_never_sleeps",
-                                     "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced"),
+                                     "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced",
+                                     # Backpressure against stub servers with an injected clock (not the run).
+                                     *(f"tests/test_backpressure.py::{name}" for name in (
+                                         "test_a_429_is_waited_out_and_the_same_request_re_sent",
+                                         "test_retry_after_as_an_http_date_and_the_cap",
+                                         "test_a_huge_retry_after_is_capped",
+                                         "test_503_with_retry_after_is_backpressure_without_it_is_judged",
+                                         "test_persistent_backpressure_ends_the_run_with_no_verdict",
+                                         "test_retries_are_bounded_by_the_request_budget",
+                                         "test_login_waits_out_backpressure_too", "test_backpressure_slows_the_run",
+                                         "test_the_run_speeds_up_again_once_the_target_stops_pushing_back"))),
     # The corpus and near-miss unit tests of test_corpus.py (not its runs).
     "conformance/engine/generation.py": ("tests/test_generation.py", *(f"tests/test_corpus.py::{name}" for name in (
         "test_every_class_is_present", "test_every_delimiter_alone_and_embedded",
