@@ -58,7 +58,8 @@ TESTS: dict[str, tuple[str, ...]] = {
     "conformance/outcome.py": ("tests/test_outcome.py", *FAST,
                                "tests/test_cli_flags.py::test_nothing_exercised_is_not_conformant_and_exits_1",
                                "tests/test_cli_flags.py::test_strict_and_certify_on_run_result"),
-    "conformance/engine/target.py": ("tests/test_target.py", "tests/test_safety.py::test_rate_limit_spaces_requests",
+    "conformance/engine/target.py": ("tests/test_target.py", "tests/test_target_units.py",
+                                     "tests/test_safety.py::test_rate_limit_spaces_requests",
                                      "tests/test_safety.py::test_no_rate_limit_never_sleeps",
                                      "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced",
                                      # Backpressure against stub servers with an injected clock (not the run).
