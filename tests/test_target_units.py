@@ -15,6 +15,8 @@ import urllib3
 from conftest import Reply, SeenRequest, StubServer
 
 from conformance.engine.target import (
+    BACKPRESSURE_EASE,
+    BACKPRESSURE_MIN_INTERVAL,
     AuthenticationFailed,
     Target,
     TargetConfig,
@@ -155,3 +157,65 @@ def test_no_credentials_no_login(stub_server: Callable[..., StubServer]) -> None
     assert stub.seen == []
     with pytest.raises(AuthenticationFailed):
         Target(TargetConfig(base_url=stub.base_url, username="u", password="p")).login()
+
+
+def test_the_pause_never_lingers_below_half_the_minimum_interval(stub_server: Callable[..., StubServer]) -> None:
+    # After backpressure the pause shrinks by BACKPRESSURE_EASE per plain answer, and once it would
+    # fall under half of BACKPRESSURE_MIN_INTERVAL it is dropped: no crawl of ever tinier waits.
+    answers = iter([429])
+
+    def handle(request: SeenRequest, release: Any) -> Reply:
+        status = next(answers, 404)
+        return Reply(status, ERROR, {"Content-Type": "application/json", "Retry-After": "0"})
+
+    stub = stub_server(handle)
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"), sleep=lambda s: None, jitter=lambda: 0.0)
+    pauses = []
+    for n in range(12):
+        target.cancel(f"a{n}", purpose="test")
+        pauses.append(target._backpressure_interval)
+    assert pauses[0] == pytest.approx(BACKPRESSURE_MIN_INTERVAL * BACKPRESSURE_EASE)
+    assert all(p == 0.0 or p >= BACKPRESSURE_MIN_INTERVAL / 2 for p in pauses)
+    first_zero = pauses.index(0.0)
+    assert pauses[first_zero - 1] * BACKPRESSURE_EASE < BACKPRESSURE_MIN_INTERVAL / 2
+    assert all(p == 0.0 for p in pauses[first_zero:])
+
+
+def test_query_parameters_go_out_and_a_plain_path_gets_no_question_mark(
+        stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"))
+    listed = target.send("GET", "/v1/tasks", purpose="list", params={"pageNumber": 2, "pageSize": 100})
+    cancelled = target.cancel("a", purpose="test")
+    assert [r.path for r in stub.seen] == ["/v1/tasks?pageNumber=2&pageSize=100", "/v1/tasks/a"]
+    assert listed.request.url == f"{stub.base_url}/v1/tasks?pageNumber=2&pageSize=100"
+    assert cancelled.request.url == f"{stub.base_url}/v1/tasks/a"
+
+
+def test_the_reason_phrase_is_recorded(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    exchange = Target(TargetConfig(base_url=stub.base_url, token="t")).cancel("a", purpose="test")
+    assert exchange.response is not None and exchange.response.reason == "Not Found"
+
+
+def test_close_closes_this_threads_session() -> None:
+    target = Target(TargetConfig(base_url="http://127.0.0.1:1", token="t"))
+    target.close()  # nothing opened yet: nothing to close, no error
+    closed: list[bool] = []
+    session = target._session()
+    session.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    target.close()
+    assert closed == [True]
+
+
+def test_run_concurrently_returns_every_result_in_order_and_re_raises(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"))
+    done = target.run_concurrently([lambda n=n: target.cancel(f"c{n}", purpose="race") for n in range(3)])  # type: ignore[misc]
+    assert [e.request.url.rsplit("/", 1)[1] for e in done] == ["c0", "c1", "c2"]
+
+    def boom() -> Any:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        target.run_concurrently([lambda: target.cancel("d", purpose="race"), boom])
