@@ -219,3 +219,12 @@ def test_run_concurrently_returns_every_result_in_order_and_re_raises(stub_serve
 
     with pytest.raises(RuntimeError, match="boom"):
         target.run_concurrently([lambda: target.cancel("d", purpose="race"), boom])
+
+
+def test_a_username_without_a_password_never_relogs_in(stub_server: Callable[..., StubServer]) -> None:
+    # A given token that expires, with a username but no password to log in again: the 401 stands.
+    stub = stub_server(lambda request, release: Reply(401, ERROR))
+    target = Target(TargetConfig(base_url=stub.base_url, token="stale", username="u"))
+    exchange = target.cancel("a", purpose="test")
+    assert exchange.response is not None and exchange.response.status == 401
+    assert [r.method for r in stub.seen] == ["DELETE"]
