@@ -41,24 +41,40 @@ MODULES: tuple[str, ...] = (
     "conformance/engine/target.py",
 )
 
-# Fast tests (seconds, no end-to-end runs of the whole suite) that judge each module. Scenario
-# and stateful code are only reached by whole runs, so they get the quickest end-to-end tests.
+# Fast tests (seconds, no end-to-end runs of the whole suite) that judge each module: unit tests,
+# stub servers with injected clocks, and single scenarios against the reference server.
 FAST = ("tests/test_checks.py", "tests/test_bodies.py", "tests/test_tasks.py")
-# A faithful server alone cannot kill a scenario mutant that stops a failure from being reported:
-# a few detection-matrix rows whose defects the scenarios and the state machine must catch.
-_MATRIX_ROWS = tuple(f"tests/test_detection_matrix.py::test_defect_verdict[{name}]" for name in
-                     ("racing-cancels", "cancel-wrong-task", "cancel-finished-task", "unknown-id-409"))
 TESTS: dict[str, tuple[str, ...]] = {
-    "conformance/requirements/checks.py": FAST,
+    # The unit tests of the URL-layer rule (not its end-to-end runs) judge refused_by_url_layer.
+    "conformance/requirements/checks.py": (*FAST, *(f"tests/test_url_layer.py::{name}" for name in (
+        "test_a_url_layer_refusal_of_a_hostile_id_is_information", "test_strict_urls_fails_the_refusal",
+        "test_a_400_for_a_well_formed_id_still_fails", "test_other_answers_to_hostile_ids_are_judged_as_ever"))),
     "conformance/bodies.py": FAST,
-    "conformance/engine/recorder.py": FAST,
-    "conformance/outcome.py": (*FAST, "tests/test_cli_flags.py::test_nothing_exercised_is_not_conformant_and_exits_1",
-                               "tests/test_cli_flags.py::test_strict_and_certify_on_run_result",
-                               "tests/test_reports.py"),
-    "conformance/engine/target.py": ("tests/test_target.py", "tests/test_safety.py::test_rate_limit_spaces_requests",
+    "conformance/engine/recorder.py": ("tests/test_recorder.py", *FAST),
+    "conformance/outcome.py": ("tests/test_outcome.py", *FAST,
+                               "tests/test_cli_flags.py::test_nothing_exercised_is_not_conformant_and_exits_1",
+                               "tests/test_cli_flags.py::test_strict_and_certify_on_run_result"),
+    "conformance/engine/target.py": ("tests/test_target.py", "tests/test_target_units.py",
+                                     "tests/test_safety.py::test_rate_limit_spaces_requests",
                                      "tests/test_safety.py::test_no_rate_limit_never_sleeps",
-                                     "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced"),
-    "conformance/engine/generation.py": ("tests/test_generation.py",),
+                                     "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced",
+                                     # Backpressure against stub servers with an injected clock (not the run).
+                                     *(f"tests/test_backpressure.py::{name}" for name in (
+                                         "test_a_429_is_waited_out_and_the_same_request_re_sent",
+                                         "test_retry_after_as_an_http_date_and_the_cap",
+                                         "test_a_huge_retry_after_is_capped",
+                                         "test_503_with_retry_after_is_backpressure_without_it_is_judged",
+                                         "test_persistent_backpressure_ends_the_run_with_no_verdict",
+                                         "test_retries_are_bounded_by_the_request_budget",
+                                         "test_login_waits_out_backpressure_too", "test_backpressure_slows_the_run",
+                                         "test_the_run_speeds_up_again_once_the_target_stops_pushing_back",
+                                         "test_answers_to_requests_already_in_flight_slow_the_run_down_once"))),
+    # The corpus and near-miss unit tests of test_corpus.py (not its runs).
+    "conformance/engine/generation.py": ("tests/test_generation.py", *(f"tests/test_corpus.py::{name}" for name in (
+        "test_every_class_is_present", "test_every_delimiter_alone_and_embedded",
+        "test_length_boundaries_count_encoded_bytes", "test_no_id_twice_on_the_wire_and_deterministic",
+        "test_malformed_escapes_go_out_raw_and_are_url_hostile", "test_listed_ids_are_left_out",
+        "test_near_misses_of_refusable_tasks_only", "test_near_misses_never_equal_a_listed_id"))),
     # Each scenario run on its own (reference server on an injected clock, or a scripted target).
     "conformance/requirements/scenarios.py": ("tests/test_scenario_units.py", "tests/test_stateful_units.py"),
     "conformance/requirements/stateful.py": ("tests/test_stateful_units.py",),
@@ -66,7 +82,7 @@ TESTS: dict[str, tuple[str, ...]] = {
 
 # What the private copy needs for the tests above: the package, the tests, the fragment and the
 # configuration pytest reads (pythonpath, markers).
-COPIED = ("conformance", "tests", "openapi", "docs", "benchmarks", "pyproject.toml")
+COPIED = ("conformance", "tests", "openapi", "docs", "benchmarks", "pyproject.toml", "README.md")
 
 _SWAPPED_COMPARISONS: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,

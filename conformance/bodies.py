@@ -78,6 +78,7 @@ def decode_json(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> JsonBody:
     try:
         return JsonBody(value=json.loads(text), depth=depth)
     except json.JSONDecodeError as exc:
-        return JsonBody(error=f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        return JsonBody(error=f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                        depth=depth)
     except RecursionError:
         return JsonBody(error="the body is nested too deeply to parse", depth=depth)

@@ -76,3 +76,31 @@ def test_decode_json_values() -> None:
     assert decode_json(b'{"message": "caf\xc3\xa9"}').value == {"message": "café"}
     assert decode_json(b"[1, 2]").value == [1, 2]
     assert decode_json(b"null").ok and decode_json(b"null").value is None
+
+
+@pytest.mark.parametrize("body", [b"]", b"]]]", b"}]", b'"[" ]'])
+def test_json_depth_of_closers_alone_is_zero(body: bytes) -> None:
+    # Unbalanced closers never open a level: the running depth goes negative, and depth is 0, not less.
+    assert json_depth(body) == 0
+
+
+def test_the_documented_limit_is_1000_levels() -> None:
+    # docs/DESIGN.md promises 1000 levels: a body exactly that deep is parsed, one level more is not.
+    assert decode_json(b"[" * 1000 + b"]" * 1000).ok
+    over = decode_json(b"[" * 1001 + b"]" * 1001)
+    assert over.error == "the body nests 1001 levels deep, over the suite's limit of 1000; it was not parsed"
+
+
+@pytest.mark.parametrize(
+    ("body", "depth"),
+    [
+        (b"", 0),
+        (b"   ", 0),
+        (b"Task not found", 0),
+        (b'{"a": [1,}', 2),
+        (b"\xff[[]]", 2),
+        (b"[[7]]", 2),
+    ],
+)
+def test_decoded_depth_is_the_measured_depth_whatever_the_outcome(body: bytes, depth: int) -> None:
+    assert decode_json(body).depth == depth

@@ -471,3 +471,78 @@ def test_nothing_exercised_is_not_conformant() -> None:
     # Only a MAY requirement evaluated still proves nothing.
     recorder.record("SCH-EXTENSIONS")
     assert not run_result(recorder).conformant
+
+
+# -- edge cases of the checks' rules ---------------------------------------------------------------------
+
+def edited_context(edit: Any) -> CheckContext:
+    """A context over a copy of the fragment changed by `edit(document)`: the rules read the fragment."""
+    fragment = load_fragment()
+    document = copy.deepcopy(fragment.document)
+    edit(document)
+    return CheckContext(fragment=Fragment(path=fragment.path, raw_bytes=fragment.raw_bytes, document=document))
+
+
+def test_a_long_violation_message_is_cut_to_240_characters() -> None:
+    # jsonschema quotes the offending instance: a hostile 10 kB string must not become a 10 kB finding.
+    [long] = messages(run("SCH-ERROR-BODY", make_exchange(404, {"arguments": "x" * 10_000})))
+    assert len(long) == len("/arguments: ") + 240
+    assert long.startswith("/arguments: 'xxx") and long.endswith("x…")
+    # A message that fits is kept whole.
+    [short] = messages(run("SCH-ERROR-BODY", make_exchange(404, {"arguments": "x" * 100})))
+    assert short == f"/arguments: '{'x' * 100}' is not of type 'array'"
+
+
+@pytest.mark.parametrize(("status", "redirect"), [(300, True), (308, True), (399, True), (400, False), (201, False)])
+def test_only_a_3xx_is_reported_as_a_redirect(status: int, redirect: bool) -> None:
+    answered = make_exchange(status, b"", headers={"Location": "http://127.0.0.2/elsewhere"})
+    [violation] = messages(run("SCH-STATUS", answered))
+    assert ("(redirect to http://127.0.0.2/elsewhere, not followed)" in violation) is redirect
+
+
+def test_a_redirect_without_location_says_nowhere() -> None:
+    [violation] = messages(run("SCH-STATUS", make_exchange(302, b"")))
+    assert "(redirect to nowhere, not followed)" in violation
+
+
+def test_200_empty_judges_only_documented_successes_without_a_body() -> None:
+    def edit(document: dict[str, Any]) -> None:
+        responses = document["paths"]["/v1/tasks/{id}"]["delete"]["responses"]
+        responses["300"] = {"description": "Multiple choices"}  # no body, but not a success
+        del responses["409"]["content"]  # no body, not a success either
+        responses["201"] = {"description": "Created", "content": copy.deepcopy(responses["404"]["content"])}
+
+    ctx = edited_context(edit)
+    for status in (300, 409):
+        assert run("SCH-200-EMPTY", make_exchange(status, b"{}"), ctx) is None
+    # A success the fragment documents a body for is not this check's to judge.
+    assert run("SCH-200-EMPTY", make_exchange(201, VALID_ERROR), ctx) is None
+    assert run("SCH-200-EMPTY", make_exchange(200, b"{}"), ctx) == [
+        Violation("200 carries a 2-byte body (application/json); the fragment documents no body for it")
+    ]
+
+
+def test_200_empty_names_a_missing_content_type_and_a_truncated_size() -> None:
+    answered = make_exchange(200, b"x" * 64, content_type=None, truncated=True)
+    assert messages(run("SCH-200-EMPTY", answered)) == [
+        "200 carries a 64+-byte body (no Content-Type); the fragment documents no body for it"
+    ]
+
+
+def test_error_media_names_a_missing_content_type() -> None:
+    assert messages(run("SCH-ERROR-MEDIA", make_exchange(404, VALID_ERROR, content_type=None))) == [
+        "404 Error body is labelled 'no Content-Type', not JSON"
+    ]
+
+
+def test_a_body_that_is_not_json_is_never_a_valid_error_even_when_error_accepts_anything() -> None:
+    # A --spec whose Error schema is {} accepts any JSON value, null included; a body that does not
+    # decode has no value at all, so the 5xx is still "without a valid Error body".
+    def edit(document: dict[str, Any]) -> None:
+        document["components"]["schemas"]["Error"] = {}
+
+    ctx = edited_context(edit)
+    [html] = messages(run("SRV-NO-5XX", make_exchange(500, b"<html/>", content_type="text/html"), ctx))
+    assert html.endswith("without a valid Error body")
+    [anything] = messages(run("SRV-NO-5XX", make_exchange(500, b"null"), ctx))
+    assert anything.endswith("with a valid Error body")

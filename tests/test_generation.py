@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from conftest import TEST_PASSWORD
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import HealthCheck, Phase, find, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance.engine import generation
 from conformance.engine.generation import PERCENT_LITERALS, RESERVED, Probe
 from conformance.engine.runner import execute
 from conformance.engine.session import open_session
+from conformance.engine.urls import MAX_WELL_FORMED_BYTES, WELL_FORMED, url_class
 from conformance.options import Profile, RunOptions
+from conformance.tasks import encode_id
 
 ORIGINS = {"schemathesis", "uuid-shaped", "long", "reserved characters", "percent-encoded", "unicode"}
 # Ids the generators would produce often if nothing kept them out.
@@ -106,3 +109,60 @@ def test_same_seed_same_requests(reference_server: Callable[..., Any]) -> None:
     assert first[0] == "POST /v1/tokens"
     other = _sent_paths(server, 8)
     assert sorted(other) != sorted(first)
+
+
+# -- the edges of each shape -------------------------------------------------------------------------------
+
+def smallest(origin: str) -> Probe:
+    """The simplest probe of one shape: Hypothesis shrinks each shape to its lower bounds."""
+    return find(generation.probes(), lambda p: p.origin == origin,
+                settings=settings(database=None, derandomize=True, suppress_health_check=list(HealthCheck)))
+
+
+def test_the_shortest_long_id_is_256_encoded_bytes() -> None:
+    # Past the 255 characters a varchar(255) column holds: that is what makes an id "long".
+    assert len(smallest("long").encoded) == 256
+
+
+def test_the_longest_long_id_is_still_well_formed() -> None:
+    # A long id is a question to the API; over the well-formed bound the HTTP layer may answer
+    # 414 first, which says nothing about the cancel operation (engine.urls).
+    assert generation.MAX_LONG_ID <= MAX_WELL_FORMED_BYTES
+    for ch in ("a", "-", "é", "0"):
+        longest = ch * (generation.MAX_LONG_ID // len(encode_id(ch)))
+        assert url_class(longest, encode_id(longest)) == WELL_FORMED
+
+
+@pytest.mark.parametrize("origin", ["reserved characters", "unicode"])
+def test_single_character_ids_are_generated(origin: str) -> None:
+    # "/" or "é" alone is the sharpest form of its class.
+    assert len(smallest(origin).raw) == 1
+
+
+def test_schemathesis_values_go_out_as_generated_except_dot_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Schemathesis hands over path parameters already percent-encoded, except "." and "..", which
+    # on the wire would be dot segments the client or server resolves away: the suite encodes those.
+    cases = [SimpleNamespace(path_parameters={"id": value}) for value in (".", "..", "a%20b", "...")]
+    operation = SimpleNamespace(as_strategy=lambda: st.sampled_from(cases))
+    monkeypatch.setattr(generation, "_schemathesis_operation", lambda fragment: operation)
+    sent = {p.encoded: p.raw for p in draw(generation.probes(), 300) if p.origin == "schemathesis"}
+    assert sent == {"%2E": ".", "%2E%2E": "..", "a%20b": "a b", "...": "..."}
+
+
+@pytest.mark.parametrize(("task", "changed"), [("abc1", "abc0"), ("abc0", "abc1"), ("a0b9", "a0b0"), ("x00", "x01")])
+def test_one_char_changed_changes_the_last_character(task: str, changed: str) -> None:
+    [miss] = [m for m in generation.near_misses([("FAILED", task)], {task}) if m.kind == "one char changed"]
+    assert miss.probe.raw == changed and not miss.may_resolve
+
+
+@pytest.mark.parametrize(("task", "prefix"), [("abcd", "abc"), ("ab", "a"), ("a", None)])
+def test_prefix_drops_the_last_character(task: str, prefix: str | None) -> None:
+    found = [m.probe.raw for m in generation.near_misses([("FAILED", task)], {task}) if m.kind == "prefix"]
+    assert found == ([prefix] if prefix else [])
+
+
+def test_near_misses_of_two_tasks_go_out_once_each() -> None:
+    # "ab1" and "ab2" share their one-char-changed neighbour "ab0": it is one id, sent once.
+    misses = generation.near_misses([("FAILED", "ab1"), ("SUCCESSFUL", "ab2")], {"ab1", "ab2"})
+    raws = [m.probe.raw for m in misses]
+    assert "ab0" in raws and len(raws) == len(set(raws))

@@ -1,0 +1,230 @@
+"""The Target's small rules: Retry-After dates, credentials, transport error words, counters, policy limits."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+import urllib3
+from conftest import Reply, SeenRequest, StubServer
+
+from conformance.engine.target import (
+    BACKPRESSURE_EASE,
+    BACKPRESSURE_MIN_INTERVAL,
+    AuthenticationFailed,
+    Target,
+    TargetConfig,
+    describe_transport_error,
+    retry_after_seconds,
+)
+from conformance.errors import Backpressure
+
+ERROR = json.dumps({"message": "not found"}).encode()
+
+
+# -- Retry-After ----------------------------------------------------------------------------------------
+
+def test_retry_after_date_without_a_zone_is_read_as_utc() -> None:
+    # RFC 5322's "-0000" (and obsolete zone-less forms) parse to a naive datetime: read as UTC,
+    # never a crash comparing naive and aware times.
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:00:07 -0000", now) == 7.0
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:00:07 GMT", now) == 7.0
+    # A date in the past asks for no wait, not a negative one.
+    assert retry_after_seconds("Wed, 31 Dec 2025 23:59:00 GMT", now) == 0.0
+
+
+# -- configuration ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("fields", "has"),
+    [({"token": "t"}, True), ({"username": "u", "password": "p"}, True), ({"username": "u"}, False),
+     ({"password": "p"}, False), ({}, False), ({"token": "t", "username": "u"}, True)],
+)
+def test_credentials_are_a_token_or_a_username_with_a_password(fields: dict[str, str], has: bool) -> None:
+    assert TargetConfig(base_url="http://127.0.0.1:1", **fields).has_credentials is has
+
+
+def test_default_limits() -> None:
+    # A 16 MiB body cap (far above any Error body) and three failures in a row end a dead run.
+    config = TargetConfig(base_url="http://127.0.0.1:1")
+    assert (config.max_body_bytes, config.max_consecutive_failures) == (16 * 1024 * 1024, 3)
+
+
+def test_insecure_silences_urllib3_warning_only_when_asked() -> None:
+    for verify, silenced in ((True, False), ("/etc/ca.pem", False), (False, True)):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            Target(TargetConfig(base_url="http://127.0.0.1:1", verify=verify))
+            warnings.warn("unverified", urllib3.exceptions.InsecureRequestWarning, stacklevel=1)
+        assert (not seen) is silenced, verify
+
+
+# -- transport errors in words ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (requests.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))"),
+         "the connection was reset"),
+        (requests.ConnectionError("Max retries exceeded: Name or service not known\nmore detail"),
+         "connection failed: Max retries exceeded: Name or service not known"),
+        (ValueError("odd\nsecond line"), "ValueError: odd"),
+        (ValueError(""), "ValueError: "),
+        (ValueError("   "), "ValueError: "),
+    ],
+)
+def test_transport_errors_in_words(exc: BaseException, words: str) -> None:
+    assert describe_transport_error(exc, 10.0) == words
+
+
+def test_an_error_text_is_cut_to_its_first_200_characters() -> None:
+    assert describe_transport_error(ValueError("x" * 500), 1.0) == "ValueError: " + "x" * 200
+    assert describe_transport_error(ValueError("x" * 200), 1.0) == "ValueError: " + "x" * 200
+
+
+# -- counters and limits against a stub ------------------------------------------------------------------
+
+def test_deletes_and_their_distinct_paths_are_counted(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"))
+    assert (target.deletes_sent, target.distinct_delete_paths) == (0, 0)
+    target.cancel("a", purpose="test")
+    target.cancel("a", purpose="test")
+    target.cancel("b", purpose="test")
+    target.get_task("a", purpose="read")
+    assert (target.deletes_sent, target.distinct_delete_paths, target.requests_sent) == (3, 2, 4)
+
+
+def test_at_most_five_relogins_in_a_run(stub_server: Callable[..., StubServer]) -> None:
+    # Every DELETE's token has expired; each fresh one works once. After five re-logins the
+    # sixth expiry is answered as it is (401), not with a sixth login.
+    issued = itertools.count()
+    valid: set[str] = set()
+
+    def handle(request: SeenRequest, release: Any) -> Reply:
+        if request.method == "POST":
+            token = f"t{next(issued)}"
+            valid.add(token)
+            return Reply(200, json.dumps({"accessToken": token}).encode())
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token in valid:
+            valid.discard(token)
+            return Reply(404, ERROR)
+        return Reply(401, ERROR)
+
+    stub = stub_server(handle)
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"))
+    target.login()
+    statuses = []
+    for n in range(7):
+        exchange = target.cancel(f"x{n}", purpose="test")
+        assert exchange.response is not None
+        statuses.append(exchange.response.status)
+    # The first DELETE uses the first login's token; then each needs a re-login, five of them.
+    assert statuses == [404] * 6 + [401]
+    assert sum(1 for r in stub.seen if r.method == "POST") == 6
+
+
+def test_five_backpressure_answers_are_waited_out_a_sixth_ends_the_run(
+        stub_server: Callable[..., StubServer]) -> None:
+    answers = iter([429] * 5 + [404] + [429] * 6)
+
+    def handle(request: SeenRequest, release: Any) -> Reply:
+        status = next(answers)
+        return Reply(status, ERROR, {"Content-Type": "application/json", "Retry-After": "0"})
+
+    stub = stub_server(handle)
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"), sleep=lambda s: None, jitter=lambda: 0.0)
+    exchange = target.cancel("a", purpose="test")
+    assert exchange.response is not None and exchange.response.status == 404
+    with pytest.raises(Backpressure, match="after 5 retries"):
+        target.cancel("b", purpose="test")
+    assert len(stub.seen) == 12
+
+
+def test_no_credentials_no_login(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    for config in (TargetConfig(base_url=stub.base_url, token="t", username="u", password="p"),
+                   TargetConfig(base_url=stub.base_url, username="u")):
+        Target(config).login()
+    assert stub.seen == []
+    with pytest.raises(AuthenticationFailed):
+        Target(TargetConfig(base_url=stub.base_url, username="u", password="p")).login()
+
+
+def test_the_pause_never_lingers_below_half_the_minimum_interval(stub_server: Callable[..., StubServer]) -> None:
+    # After backpressure the pause shrinks by BACKPRESSURE_EASE per plain answer, and once it would
+    # fall under half of BACKPRESSURE_MIN_INTERVAL it is dropped: no crawl of ever tinier waits.
+    answers = iter([429])
+
+    def handle(request: SeenRequest, release: Any) -> Reply:
+        status = next(answers, 404)
+        return Reply(status, ERROR, {"Content-Type": "application/json", "Retry-After": "0"})
+
+    stub = stub_server(handle)
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"), sleep=lambda s: None, jitter=lambda: 0.0)
+    pauses = []
+    for n in range(12):
+        target.cancel(f"a{n}", purpose="test")
+        pauses.append(target._backpressure_interval)
+    assert pauses[0] == pytest.approx(BACKPRESSURE_MIN_INTERVAL * BACKPRESSURE_EASE)
+    assert all(p == 0.0 or p >= BACKPRESSURE_MIN_INTERVAL / 2 for p in pauses)
+    first_zero = pauses.index(0.0)
+    assert pauses[first_zero - 1] * BACKPRESSURE_EASE < BACKPRESSURE_MIN_INTERVAL / 2
+    assert all(p == 0.0 for p in pauses[first_zero:])
+
+
+def test_query_parameters_go_out_and_a_plain_path_gets_no_question_mark(
+        stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"))
+    listed = target.send("GET", "/v1/tasks", purpose="list", params={"pageNumber": 2, "pageSize": 100})
+    cancelled = target.cancel("a", purpose="test")
+    assert [r.path for r in stub.seen] == ["/v1/tasks?pageNumber=2&pageSize=100", "/v1/tasks/a"]
+    assert listed.request.url == f"{stub.base_url}/v1/tasks?pageNumber=2&pageSize=100"
+    assert cancelled.request.url == f"{stub.base_url}/v1/tasks/a"
+
+
+def test_the_reason_phrase_is_recorded(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    exchange = Target(TargetConfig(base_url=stub.base_url, token="t")).cancel("a", purpose="test")
+    assert exchange.response is not None and exchange.response.reason == "Not Found"
+
+
+def test_close_closes_this_threads_session() -> None:
+    target = Target(TargetConfig(base_url="http://127.0.0.1:1", token="t"))
+    target.close()  # nothing opened yet: nothing to close, no error
+    closed: list[bool] = []
+    session = target._session()
+    session.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    target.close()
+    assert closed == [True]
+
+
+def test_run_concurrently_returns_every_result_in_order_and_re_raises(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(lambda request, release: Reply(404, ERROR))
+    target = Target(TargetConfig(base_url=stub.base_url, token="t"))
+    done = target.run_concurrently([lambda n=n: target.cancel(f"c{n}", purpose="race") for n in range(3)])  # type: ignore[misc]
+    assert [e.request.url.rsplit("/", 1)[1] for e in done] == ["c0", "c1", "c2"]
+
+    def boom() -> Any:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        target.run_concurrently([lambda: target.cancel("d", purpose="race"), boom])
+
+
+def test_a_username_without_a_password_never_relogs_in(stub_server: Callable[..., StubServer]) -> None:
+    # A given token that expires, with a username but no password to log in again: the 401 stands.
+    stub = stub_server(lambda request, release: Reply(401, ERROR))
+    target = Target(TargetConfig(base_url=stub.base_url, token="stale", username="u"))
+    exchange = target.cancel("a", purpose="test")
+    assert exchange.response is not None and exchange.response.status == 401
+    assert [r.method for r in stub.seen] == ["DELETE"]
