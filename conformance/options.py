@@ -15,7 +15,7 @@ from conformance.text import clean_line
 # Thorough and fast: ~250 cancels (150 generated ids and the fixed scenarios) cover every id
 # shape many times over and finish in a few seconds; see the benchmark in benchmarks/.
 DEFAULT_MAX_EXAMPLES = 150
-# Gentle on an appliance: a full default run needs ~200 requests; the cap stops runaway loops.
+# Gentle on an appliance: a full default run needs about 600 requests; the cap stops runaway loops.
 DEFAULT_MAX_REQUESTS = 1000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 8
