@@ -71,9 +71,9 @@ def exercise(session: SuiteSession) -> None:
                 pool.submit(lambda c: send_chain(session, c), chain)
             session.activity = "schema checks: id corpus and near-miss ids"
             for probe in corpus:
-                pool.submit(lambda p: send(session, p), probe)
-            # The exchanges are not kept: bodies of up to 16 MiB each add up.
-            drawn = draw_generated(session, sent, lambda probe: pool.submit(lambda p: send(session, p), probe))
+                pool.submit(lambda p: send_and_forget(session, p), probe)
+            drawn = draw_generated(session, sent,
+                                   lambda probe: pool.submit(lambda p: send_and_forget(session, p), probe))
             session.activity = f"schema checks: corpus, near-miss and {len(drawn)} generated ids"
             pool.finish()
     finally:
@@ -213,6 +213,12 @@ def draw_generated(session: SuiteSession, sent: set[str], emit: Callable[[Probe]
             break
         explore(session.seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE))
     return drawn
+
+
+def send_and_forget(session: SuiteSession, probe: Probe) -> None:
+    """Send and judge one probe; the exchange is not kept (a finished future would hold it until
+    the whole phase ends, and bodies of up to 16 MiB each add up)."""
+    send(session, probe)
 
 
 def send(session: SuiteSession, probe: Probe) -> Exchange:
