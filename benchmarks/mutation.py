@@ -67,6 +67,7 @@ TESTS: dict[str, tuple[str, ...]] = {
                                          "test_persistent_backpressure_ends_the_run_with_no_verdict",
                                          "test_retries_are_bounded_by_the_request_budget",
                                          "test_login_waits_out_backpressure_too", "test_backpressure_slows_the_run",
+                                         "test_a_login_that_keeps_being_pushed_back_gives_up_after_the_retries",
                                          "test_the_run_speeds_up_again_once_the_target_stops_pushing_back",
                                          "test_answers_to_requests_already_in_flight_slow_the_run_down_once"))),
     # The corpus and near-miss unit tests of test_corpus.py (not its runs).

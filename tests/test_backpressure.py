@@ -133,6 +133,19 @@ def test_login_waits_out_backpressure_too(stub_server: Callable[..., StubServer]
     assert 4.0 in fake.sleeps and target.backpressure_retries == 1
 
 
+def test_a_login_that_keeps_being_pushed_back_gives_up_after_the_retries(
+        stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(answering(then=busy("1")))
+    fake = FakeTime()
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"),
+                    sleep=fake.sleep, clock=fake.clock, jitter=lambda: 0.0)
+    with pytest.raises(Backpressure) as raised:
+        target.login()
+    assert "POST /v1/tokens" in str(raised.value)
+    assert [r.path for r in stub.seen] == ["/v1/tokens"] * (MAX_BACKPRESSURE_RETRIES + 1)
+    assert target.backpressure_retries == MAX_BACKPRESSURE_RETRIES
+
+
 def test_backpressure_slows_the_run(stub_server: Callable[..., StubServer]) -> None:
     stub = stub_server(answering(busy("0")))
     fake = FakeTime()
