@@ -5,11 +5,11 @@ for the async variations (CONFORMANT) and the cancellation defects (exactly thei
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from scenario_harness import FakeClock
 
 from conformance.engine.runner import execute
 from conformance.engine.session import open_session
@@ -18,19 +18,6 @@ from conformance.options import RunOptions
 from conformance.reference.defects import DEFECTS
 from conformance.requirements import scenarios, stateful
 from conformance.requirements.scenarios import CancelLedger, Reading, await_cancelled, judge_race, settle_violation
-
-
-@dataclass
-class FakeClock:
-    now: float = 0.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def fake_session(clock: FakeClock, settle_timeout: float = 30.0) -> Any:
