@@ -184,16 +184,18 @@ def test_cancel_after_a_readable_precondition_fails_when_get_then_stops(servers:
         "after a 200 cancel, task a ended as GET answered 503, not CANCELLED (reads: 0.00s GET answered 503)"]
 
 
+def a_finishes_when_cancelled(target: ScriptedTarget, task_id: str) -> Any:
+    """Task "a" finishes (SUCCESSFUL) just as its cancel arrives and refuses it; others as scripted."""
+    if task_id == "a":
+        target.tasks["a"] = "SUCCESSFUL"
+        return 409
+    return ...
+
+
 def test_a_409_from_a_task_that_finished_meanwhile_takes_another_task() -> None:
     # The first task finishes between its precondition read and the cancel: 409 is right, and
     # another task is used.
-    def on_delete(target: ScriptedTarget, task_id: str) -> Any:
-        if task_id == "a":
-            target.tasks["a"] = "SUCCESSFUL"
-            return 409
-        return ...
-
-    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS"}, on_delete=on_delete)
+    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS"}, on_delete=a_finishes_when_cancelled)
     session = scripted_session(target)
     scenarios.cancel_in_progress(session)
     assert outcome(session, "BEH-CANCEL") is PASS
@@ -792,13 +794,7 @@ def test_race_without_a_task_is_not_run() -> None:
 
 
 def test_race_of_a_task_that_finished_meanwhile_takes_another_task() -> None:
-    def on_delete(target: ScriptedTarget, task_id: str) -> Any:
-        if task_id == "a":
-            target.tasks["a"] = "SUCCESSFUL"
-            return 409
-        return ...
-
-    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS"}, on_delete=on_delete)
+    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS"}, on_delete=a_finishes_when_cancelled)
     session = scripted_session(target)
     scenarios.racing_cancels(session)
     assert outcome(session, "BEH-RACE") is PASS

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,24 +26,9 @@ def fan_out(items: Iterable[T], work: Callable[[T], R], concurrency: int) -> lis
     todo = list(items)
     if concurrency <= 1 or len(todo) <= 1:
         return [work(item) for item in todo]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(todo)), thread_name_prefix="sddc-probe") as pool:
-        futures: list[Future[R]] = [pool.submit(work, item) for item in todo]
-        try:
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException:
-            # Ctrl-C (or SIGTERM) while waiting: drop the queue so leaving the pool waits only for
-            # the requests already on the wire, not for every queued one.
-            for future in futures:
-                future.cancel()
-            raise
-        failed = next((f for f in futures if f in done and f.exception() is not None), None)
-        if failed is not None:
-            for future in pending:
-                future.cancel()
-            wait(pending)
-            exc = failed.exception()
-            assert exc is not None
-            raise exc
+    with Pool(min(concurrency, len(todo))) as pool:
+        futures = [pool.submit(work, item) for item in todo]
+        pool.finish()
     return [f.result() for f in futures]
 
 
@@ -58,10 +43,12 @@ class Pool:
 
     def __init__(self, concurrency: int, name: str = "sddc-probe") -> None:
         self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=name)
-        self._futures: list[Future[object]] = []
+        self._futures: list[Future[Any]] = []
 
-    def submit(self, work: Callable[[T], object], item: T) -> None:
-        self._futures.append(self._executor.submit(work, item))
+    def submit(self, work: Callable[[T], R], item: T) -> Future[R]:
+        future = self._executor.submit(work, item)
+        self._futures.append(future)
+        return future
 
     def finish(self) -> None:
         done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
@@ -75,6 +62,8 @@ class Pool:
         return self
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        # Ctrl-C (or SIGTERM) while waiting, or a failed request: drop the queue so leaving the
+        # pool waits only for the requests already on the wire, not for every queued one.
         if kind is not None:
             for future in self._futures:
                 future.cancel()

@@ -333,7 +333,15 @@ def preflight(session: SuiteSession, *, check_tasks: bool = True) -> None:
 
 
 def _answered(send: Callable[[], Exchange], base: str) -> int:
-    """The status of a preflight request, tried up to PREFLIGHT_TRIES times before the target counts as unreachable.
+    """The status of a preflight request (see `_answer`)."""
+    response = _answer(send, base).response
+    assert response is not None  # _answer raised otherwise
+    return response.status
+
+
+def _answer(send: Callable[[], Exchange], base: str) -> Exchange:
+    """A preflight request's answered exchange, tried up to PREFLIGHT_TRIES times before the target
+    counts as unreachable.
 
     A target that drops one request in two is still judged (its dropped answers are SRV-ANSWERS
     findings); only a target that answers none of the tries gives no verdict.
@@ -345,7 +353,7 @@ def _answered(send: Callable[[], Exchange], base: str) -> int:
         exchange = send()
     if exchange.response is None:
         raise TargetUnreachable(f"cannot reach {base}: {clean_line(str(exchange.error or 'no answer'))}")
-    return exchange.response.status
+    return exchange
 
 
 def _refused(session: SuiteSession, status: int) -> str:
@@ -365,14 +373,8 @@ def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
     handed = [(stated, task_id) for stated, ids in session.pool.given.items() for task_id in ids]
 
     def get(item: tuple[str, str]) -> Exchange:
-        tries: list[Exchange] = []
-
-        def once() -> Exchange:
-            tries.append(session.target.get_task(item[1], purpose="preflight: handed-over task exists"))
-            return tries[-1]
-
-        _answered(once, session.target.base_url)
-        return tries[-1]
+        return _answer(lambda: session.target.get_task(item[1], purpose="preflight: handed-over task exists"),
+                       session.target.base_url)
 
     # The first read alone tells a target without GET (405/501) before any more are sent; the
     # rest are independent reads and go out side by side.
@@ -380,9 +382,9 @@ def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
     if exchanges and exchanges[0].response is not None and exchanges[0].response.status in (405, 501):
         session.note("the target has no GET /v1/tasks/{id}: the handed-over tasks were not checked")
         return
-    exchanges += fan_out(handed[1:], get, session.options.concurrency)
+    exchanges += session.side_by_side(handed[1:], get)
     for (stated, task_id), exchange in zip(handed, exchanges, strict=True):
-        assert exchange.response is not None  # _answered raised otherwise
+        assert exchange.response is not None  # _answer raised otherwise
         status = exchange.response.status
         if status == 404:
             missing.append(task_id)
