@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -228,3 +229,33 @@ def test_a_username_without_a_password_never_relogs_in(stub_server: Callable[...
     exchange = target.cancel("a", purpose="test")
     assert exchange.response is not None and exchange.response.status == 401
     assert [r.method for r in stub.seen] == ["DELETE"]
+
+
+def test_requests_in_flight_that_meet_one_expiry_cost_one_login(stub_server: Callable[..., StubServer]) -> None:
+    # Eight cancels side by side all carry the token that has just expired: the first to come back
+    # re-logs in and the others re-send with its token, so the run keeps four of its five re-logins.
+    issued = itertools.count()
+    current: list[str] = []
+    stale_answers = threading.Semaphore(0)
+    lock = threading.Lock()
+    stale = [0]
+
+    def handle(request: SeenRequest, release: Any) -> Reply:
+        if request.method == "POST":
+            current.append(f"t{next(issued)}")
+            return Reply(200, json.dumps({"accessToken": current[-1]}).encode())
+        if request.headers.get("Authorization") == f"Bearer {current[-1]}" and current[-1] != "t0":
+            return Reply(404, ERROR)
+        with lock:
+            stale[0] += 1
+            if stale[0] == 8:
+                stale_answers.release(8)  # every cancel holds the expired token before any 401 goes back
+        stale_answers.acquire(timeout=5)
+        return Reply(401, ERROR)
+
+    stub = stub_server(handle)
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"))
+    target.login()
+    exchanges = target.run_concurrently([lambda n=n: target.cancel(f"x{n}", purpose="test") for n in range(8)])
+    assert [e.response.status if e.response else None for e in exchanges] == [404] * 8
+    assert sum(1 for r in stub.seen if r.method == "POST") == 2

@@ -164,6 +164,7 @@ class Target:
         self._token = config.token
         self._refresh_token: str | None = None
         self._relogins = 0
+        self._login_lock = threading.Lock()
         self._local = threading.local()
         if config.verify is False:
             # The user asked for it and is warned once by the CLI; one line per request is noise.
@@ -335,16 +336,18 @@ class Target:
         params: dict[str, Any] | None = None,
         id_class: str | None = None,
     ) -> Exchange:
+        token_used = self._token
         exchange = self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
-        if (
-            auth
-            and token is None
-            and exchange.response is not None
-            and exchange.response.status == 401
-            and self._may_relogin()
-        ):
-            # An expired token gets one fresh login and one re-send; a second 401 is final.
-            self.login()
+        if auth and token is None and exchange.response is not None and exchange.response.status == 401:
+            # An expired token gets one fresh login and one re-send; a second 401 is final. Requests
+            # in flight side by side all meet the same expiry: the first re-logs in, the others
+            # re-send with its token, so one expiry costs one login (of MAX_RELOGINS), not one each.
+            with self._login_lock:
+                renewed = self._token is not None and self._token != token_used
+                if not renewed:
+                    if not self._may_relogin():
+                        return exchange
+                    self.login()
             exchange = self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
             if exchange.response is not None and exchange.response.status == 401:
                 raise AuthenticationFailed(
