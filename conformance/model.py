@@ -196,6 +196,10 @@ class Requirement:
     func: Callable[..., Any]
     # For --dry-run: what the requirement would send, given a session (requests, ids).
     plan: Callable[..., list[str]] | None = None
+    # A scenario that takes IN_PROGRESS tasks from the pool (which one gets which depends on order).
+    takes_in_progress: bool = False
+    # A long scenario that runs in its own thread beside the others (see engine.lanes).
+    beside: bool = False
 
     @property
     def doc(self) -> str:

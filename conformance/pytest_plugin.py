@@ -97,6 +97,7 @@ def sddc_session(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
             config.stash[SESSION_KEY] = session
             _show_target(config, session)
             yield session
+            session.end_background()
             report_dir = setting(config, "report_dir")
             if report_dir:
                 _write_reports(session, report_dir)

@@ -121,6 +121,16 @@ class ScriptedTarget:
         self.created = 0
 
     # what the session's `provision` offers
+    # The lane's hooks (engine.lanes): a scripted target sends nothing in the background.
+    def urgent(self) -> None:
+        pass
+
+    def is_urgent(self) -> bool:
+        return False
+
+    def halt(self, reason: BaseException | None) -> None:
+        pass
+
     def create_tasks(self, status: str, count: int = 1) -> list[str]:
         ids = []
         for _ in range(count):

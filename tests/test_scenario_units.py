@@ -683,13 +683,13 @@ def test_unknown_id_without_an_answer_names_the_error() -> None:
 def test_unknown_ids_avoid_known_ones_and_follow_the_seed() -> None:
     target = ScriptedTarget()
     session = scripted_session(target)
-    first = list(scenarios.unknown_ids(session, 3))
+    first = list(scenarios.unknown_ids(session, 3, "BEH-UNKNOWN-404"))
     assert len(first) == 3 and len(set(first)) == 3
     # shaped like a real task id (a random UUID), so only "no such task" can explain a refusal
     assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in first)
     # the same seed draws the same ids; an id the pool knows is skipped
     again = scripted_session(ScriptedTarget(), given={"SUCCESSFUL": [first[0]]})
-    assert list(scenarios.unknown_ids(again, 2)) == first[1:]
+    assert list(scenarios.unknown_ids(again, 2, "BEH-UNKNOWN-404")) == first[1:]
 
 
 # -- judge_generated --------------------------------------------------------------------------------
@@ -1183,3 +1183,14 @@ def test_plans_say_what_each_scenario_needs() -> None:
     assert _plan("AUTH-REQUIRED", given)[0].startswith("DELETE /v1/tasks/<random UUID> without a token")
     assert _plan("AUTH-REQUIRED", scripted_session(ScriptedTarget(credentials=False))) == [
         "NOT RUN: the run has no credentials"]
+
+
+def test_each_scenario_draws_its_own_ids_whatever_ran_before() -> None:
+    # The scenarios may run side by side: the same seed must give each one the same ids in any order.
+    one = scripted_session(ScriptedTarget())
+    a_first = list(scenarios.unknown_ids(one, 2, "AUTH-REQUIRED")), list(scenarios.unknown_ids(one, 2, "BEH-UNKNOWN-404"))
+    other = scripted_session(ScriptedTarget())
+    b_first = list(scenarios.unknown_ids(other, 2, "BEH-UNKNOWN-404"))
+    assert b_first == a_first[1]
+    assert list(scenarios.unknown_ids(other, 2, "AUTH-REQUIRED")) == a_first[0]
+    assert a_first[0] != a_first[1]

@@ -20,7 +20,7 @@ from conformance.engine.session import SuiteSession, open_session
 from conformance.engine.signals import interrupts_as_exceptions
 from conformance.errors import Interrupted, SddcError, TargetError, UsageError
 from conformance.files import default_report_dir, discard_report_dir, missing_directories, prepare_report_dir
-from conformance.options import RunOptions
+from conformance.options import DEFAULT_CONCURRENCY, RunOptions
 from conformance.outcome import ExitCode, RunResult
 from conformance.report import write_reports
 from conformance.report.console import print_summary
@@ -187,7 +187,8 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
     "--concurrency",
     type=click.IntRange(1, 32),
     default=None,
-    help="Independent requests in flight at once; also the cancels raced by BEH-RACE [default: 4].",
+    help="Requests in flight at once, across the schema phase and the scenarios; also the cancels raced "
+    f"by BEH-RACE [default: {DEFAULT_CONCURRENCY}].",
 )
 @click.option(
     "--settle-timeout", type=click.FloatRange(min=0, max=3600), default=None,

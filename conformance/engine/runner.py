@@ -73,7 +73,12 @@ def execute(session: SuiteSession, *, echo: bool = False) -> RunResult:
     redirect = contextlib.nullcontext() if echo else contextlib.redirect_stdout(sink)
     with redirect:
         # The plugin is named, not imported: the engine never imports the pytest plugin.
-        code = pytest.main(pytest_args(["-p", "conformance.pytest_plugin"]), plugins=[_SessionCarrier(session)])
+        try:
+            code = pytest.main(pytest_args(["-p", "conformance.pytest_plugin"]),
+                               plugins=[_SessionCarrier(session)])
+        finally:
+            # A run that stopped early (an exit, an interrupt) leaves no scenario sending.
+            session.end_background()
     if session.fatal is not None:
         raise session.fatal
     if code == pytest.ExitCode.INTERRUPTED:

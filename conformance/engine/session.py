@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any, TypeVar
 
 from conformance.bodies import ensure_recursion_headroom
 from conformance.contract import run_contract
 from conformance.engine.fanout import fan_out
+from conformance.engine.lanes import ScenarioLane, TaskHolds
 from conformance.engine.recorder import Recorder
 from conformance.engine.target import Target, TargetConfig
 from conformance.errors import (
@@ -31,7 +32,7 @@ from conformance.errors import (
     TargetError,
     TargetUnreachable,
 )
-from conformance.model import Exchange, Profile
+from conformance.model import Exchange, Profile, Requirement
 from conformance.options import DEFAULT_SETTLE_TIMEOUT, EMBEDDED_SETTLE_TIMEOUT, RunOptions
 from conformance.requirements import catalogue
 from conformance.requirements.checks import CheckContext
@@ -90,6 +91,13 @@ class SuiteSession:
     stateful_rules: dict[str, int] = field(default_factory=dict)
     # Ids the schema suite sent per corpus class (and near-miss kind), for the coverage report.
     id_classes: dict[str, int] = field(default_factory=dict)
+    # Refusable tasks in a read-cancel-read sequence right now (the schema phase and the
+    # scenarios run side by side): see engine.lanes.
+    holds: TaskHolds = field(default_factory=TaskHolds)
+    # The behaviour scenarios of this pytest run, once an item asked for them.
+    lane: ScenarioLane | None = None
+    _randoms: dict[str, random.Random] = field(default_factory=dict)
+    _randoms_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def coverage(self) -> dict[str, Any]:
         return {
@@ -98,10 +106,13 @@ class SuiteSession:
             "classes": dict(self.id_classes),
         }
 
-    @cached_property
-    def rng(self) -> random.Random:
-        """Randomness for scenario inputs, derived from the run's seed."""
-        return random.Random(self.seed)
+    def random_for(self, requirement_id: str) -> random.Random:
+        """Randomness for one scenario's inputs, derived from the run's seed and the scenario: the
+        scenarios may run side by side, and the same seed must still send the same ids."""
+        with self._randoms_lock:
+            if requirement_id not in self._randoms:
+                self._randoms[requirement_id] = random.Random(f"{self.seed}:{requirement_id}")
+            return self._randoms[requirement_id]
 
     def token_accepted(self) -> bool:
         """After a 401/403 mid-run: does a read-only request still get in? (a few probes per run)"""
@@ -121,7 +132,36 @@ class SuiteSession:
         For scenarios (which sit below the engine and cannot import it) whose steps on different
         tasks do not depend on each other: each item's own requests stay in order.
         """
-        return fan_out(items, work, self.options.concurrency)
+        if not self.target.is_urgent():
+            return fan_out(items, work, self.options.concurrency)
+
+        def urgent_work(item: T) -> R:
+            # The workers of an urgent thread (the scenario lane) are urgent too.
+            self.target.urgent()
+            return work(item)
+
+        return fan_out(items, urgent_work, self.options.concurrency)
+
+    def holding(self, task_ids: Iterable[str]) -> AbstractContextManager[None]:
+        """Use these tasks alone for the block: whoever else needs one of them waits."""
+        return self.holds.hold(task_ids)
+
+    def scenarios(self, scenarios: Sequence[Requirement]) -> ScenarioLane:
+        """The run's scenario lane (made once, from the scenarios this pytest run selected)."""
+        if self.lane is None:
+            self.lane = ScenarioLane(self, scenarios, self.target.halt)
+        return self.lane
+
+    def after_other_scenarios(self, requirement_id: str) -> None:
+        """Wait for the scenarios running beside this one (none when they run one at a time)."""
+        if self.lane is not None:
+            self.lane.after_others(requirement_id)
+
+    def end_background(self) -> None:
+        """Stop and wait for the scenario lane, if the run ended before it did."""
+        if self.lane is not None:
+            self.lane.stop()
+        self.target.halt(None)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -176,6 +216,7 @@ def open_session(options: RunOptions,
                 timeout=options.timeout,
                 rate_limit=options.rate_limit,
                 max_requests=options.max_requests,
+                concurrency=options.concurrency,
             ),
             contract=contract,
         )
@@ -225,6 +266,7 @@ def open_session(options: RunOptions,
         try:
             yield session
         finally:
+            session.end_background()
             target.close()
     finally:
         if server is not None:

@@ -31,6 +31,7 @@ from conformance.errors import (
     TargetUnreachable,
 )
 from conformance.model import REDACTED, Exchange, RecordedRequest, RecordedResponse
+from conformance.options import DEFAULT_CONCURRENCY
 from conformance.spec import Fragment, load_fragment
 from conformance.tasks import encode_id
 
@@ -86,6 +87,8 @@ class TargetConfig:
     timeout: float = 10.0
     rate_limit: float | None = None
     max_requests: int | None = None
+    # Requests in flight at once, across threads (--concurrency).
+    concurrency: int = DEFAULT_CONCURRENCY
     # 16 MiB: well above any real Error body, small enough that a hostile body cannot exhaust memory.
     max_body_bytes: int = 16 * 1024 * 1024
     # A dead target ends the run after this many transport failures in a row, not after minutes.
@@ -166,6 +169,11 @@ class Target:
         self._relogins = 0
         self._login_lock = threading.Lock()
         self._local = threading.local()
+        # --concurrency caps the requests in flight across every thread that sends (the schema
+        # phase's pool and the scenario lane); BEH-RACE's cancels go past it on purpose.
+        self._in_flight = _Slots(config.concurrency)
+        # Set when the run ends while a background lane still sends: its next request raises it.
+        self._halted: BaseException | None = None
         if config.verify is False:
             # The user asked for it and is warned once by the CLI; one line per request is noise.
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
@@ -423,11 +431,17 @@ class Target:
         )
         if self._stopped is not None:
             raise TargetStoppedAnswering(str(self._stopped), self._stopped.exchange)
+        halted = self._halted
+        if halted is not None:
+            raise halted
         self._take_slot()
         if method == "DELETE":
             with self._lock:
                 self.deletes_sent += 1
                 self._delete_paths.add(path)
+        metered = not getattr(self._local, "racing", False)
+        if metered:
+            self._in_flight.acquire(urgent=getattr(self._local, "urgent", False))
         started = time.monotonic()
         try:
             response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False, stream=True)
@@ -438,6 +452,9 @@ class Target:
                                 started)
         except _SlowBody as exc:
             return self._failed(recorded, str(exc), purpose, task_id, started)
+        finally:
+            if metered:
+                self._in_flight.release()
         with self._lock:
             self._consecutive_failures[method] = 0
             self._last_answer[method] = time.monotonic()
@@ -491,12 +508,25 @@ class Target:
             raise self._stopped
         return exchange
 
+    def urgent(self) -> None:
+        """This thread's requests take the next free slot before the background probes' do."""
+        self._local.urgent = True
+
+    def is_urgent(self) -> bool:
+        return bool(getattr(self._local, "urgent", False))
+
+    def halt(self, reason: BaseException | None) -> None:
+        """From now on every request raises `reason` instead of going out (None: send again)."""
+        self._halted = reason
+
     def run_concurrently(self, calls: list[Callable[[], Exchange]]) -> list[Exchange]:
         """Run calls at the same moment from separate threads (and connections)."""
         barrier = threading.Barrier(len(calls))
         results: list[Exchange | BaseException | None] = [None] * len(calls)
 
         def worker(i: int) -> None:
+            # Deliberate concurrency: these cancels must arrive together, not queue for a slot.
+            self._local.racing = True
             try:
                 barrier.wait(timeout=self.config.timeout)
                 results[i] = calls[i]()
@@ -525,6 +555,32 @@ class _SlowBody(Exception):
 
 
 _CHUNK = 64 * 1024
+
+
+class _Slots:
+    """At most `n` requests in flight; urgent ones (a scenario's next step, which the rest of the
+    scenario waits for) take a freed slot before the independent probes queued behind them."""
+
+    def __init__(self, n: int) -> None:
+        self._free = max(1, n)
+        self._urgent_waiting = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, *, urgent: bool) -> None:
+        with self._changed:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                self._changed.wait_for(lambda: self._free > 0 and (urgent or not self._urgent_waiting))
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._free -= 1
+
+    def release(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify_all()
 
 
 def _arriving_chunks(response: requests.Response) -> Iterator[bytes]:

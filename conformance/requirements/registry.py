@@ -27,6 +27,8 @@ def register(
     seed: str,
     source: str = "seed",
     plan: Callable[..., list[str]] | None = None,
+    takes_in_progress: bool = False,
+    beside: bool = False,
 ) -> Callable[[F], F]:
     """Register the decorated function as the implementation of one requirement."""
     if profile is Profile.FULL:
@@ -45,6 +47,8 @@ def register(
             source=source,
             func=func,
             plan=plan,
+            takes_in_progress=takes_in_progress,
+            beside=beside,
         )
         return func
 

@@ -37,10 +37,15 @@ Plan = Callable[["SuiteSession"], list[str]]
 
 
 def behavior(requirement_id: str, *, title: str, plan: Plan, seed: str = SEED_RULE,
-             source: str = "seed") -> Callable[[F], F]:
-    """Register a MUST scenario of the behaviour profile."""
+             source: str = "seed", takes_in_progress: bool = False, beside: bool = False) -> Callable[[F], F]:
+    """Register a MUST scenario of the behaviour profile.
+
+    `takes_in_progress`: it takes IN_PROGRESS tasks from the pool; `beside`: it runs in its own
+    thread, once the scenarios before it that take IN_PROGRESS tasks have taken theirs.
+    """
     return register(requirement_id, severity=Severity.MUST, profile=Profile.BEHAVIOR, kind=Kind.SCENARIO,
-                    title=title, seed=seed, source=source, plan=plan)
+                    title=title, seed=seed, source=source, plan=plan, takes_in_progress=takes_in_progress,
+                    beside=beside)
 
 
 def _in_progress_plan(steps: str) -> Plan:
@@ -286,12 +291,13 @@ def finished_on_its_own(session: SuiteSession, task_id: str, purpose: str) -> bo
     return False
 
 
-def unknown_ids(session: SuiteSession, count: int) -> Iterator[str]:
+def unknown_ids(session: SuiteSession, count: int, requirement_id: str) -> Iterator[str]:
     known = session.pool.known_ids()
+    rng = session.random_for(requirement_id)
     produced = 0
     while produced < count:
-        # Drawn from the run's seed, so the same seed sends the same ids.
-        candidate = str(uuid.UUID(int=session.rng.getrandbits(128), version=4))
+        # Drawn from the run's seed (and the scenario's id), so the same seed sends the same ids.
+        candidate = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         if candidate not in known:
             produced += 1
             yield candidate
@@ -300,7 +306,8 @@ def unknown_ids(session: SuiteSession, count: int) -> Iterator[str]:
 # -- scenarios --------------------------------------------------------------------------------
 @behavior("BEH-CANCEL", title="Cancelling an IN_PROGRESS task answers 200 and the task then reads as cancelled",
           seed="Cancel a Task by ID, if it exists. 200: Task was cancelled successfully.",
-          plan=_in_progress_plan("GET, DELETE (expects 200), GET until CANCELLED or the settle window closes"))
+          plan=_in_progress_plan("GET, DELETE (expects 200), GET until CANCELLED or the settle window closes"),
+          takes_in_progress=True)
 def cancel_in_progress(session: SuiteSession) -> None:
     rid = "BEH-CANCEL"
     for _ in range(MAX_ACQUIRE):
@@ -334,7 +341,8 @@ def cancel_in_progress(session: SuiteSession) -> None:
 
 @behavior("BEH-RECANCEL", title="A cancelled task stays cancelled: cancelling it again answers 409",
           plan=_in_progress_plan("DELETE again (expects 409), GET the task BEH-CANCEL cancelled once it reads "
-                                 "CANCELLED"))
+                                 "CANCELLED"),
+          takes_in_progress=True)
 def recancel(session: SuiteSession) -> None:
     rid = "BEH-RECANCEL"
     # A task cancelled with 200 that read CANCELLED, or that read 404 afterwards (it must still be
@@ -404,6 +412,11 @@ def not_cancellable(session: SuiteSession) -> None:
     covered: set[str] = set()
 
     def one(task: tuple[str, str]) -> None:
+        # Its read-cancel-read is this scenario's alone (the schema phase runs side by side).
+        with session.holding([task[1]]):
+            judge(task)
+
+    def judge(task: tuple[str, str]) -> None:
         given_status, task_id = task
         before = read(session, task_id, f"{rid}: precondition")
         status = str(before.status) if before.available else given_status
@@ -468,7 +481,7 @@ def unchanged(before: str, after: str) -> bool:
           plan=lambda s: ["DELETE /v1/tasks/<random UUID> × 3, never a known task's id"])
 def unknown_id(session: SuiteSession) -> None:
     rid = "BEH-UNKNOWN-404"
-    for task_id in unknown_ids(session, 3):
+    for task_id in unknown_ids(session, 3, rid):
         exchange = cancel(session, task_id, f"{rid}: cancel an id that names no task")
         code = status_of(exchange)
         violations = [] if code == 404 else [
@@ -491,7 +504,8 @@ def judge_generated(session: SuiteSession, exchange: Exchange) -> None:
 @behavior("BEH-RACE", title="Concurrent cancels of one IN_PROGRESS task: one 200 wins, the rest answer 409 "
           "(or 200 while an asynchronous cancel is pending)",
           plan=lambda s: _in_progress_plan(f"{s.options.concurrency} concurrent DELETEs, then GET of one task "
-                                           "until it reads CANCELLED")(s))
+                                           "until it reads CANCELLED")(s),
+          takes_in_progress=True)
 def racing_cancels(session: SuiteSession) -> None:
     rid = "BEH-RACE"
     # A race needs at least two cancels, whatever --concurrency allows the stateless probes.
@@ -575,7 +589,9 @@ def reconcile(session: SuiteSession) -> None:
         wait = ledger.touched_at.get(task_id, 0.0) + delay - session.clock()
         if wait > 0:
             session.sleep(wait)
-        reading = read(session, task_id, f"{rid}: end-of-run re-read")
+        # Not in the middle of the schema phase's near-miss chain on the same task.
+        with session.holding([task_id]):
+            reading = read(session, task_id, f"{rid}: end-of-run re-read")
         if reading.http_status is None or reading.http_status in NO_GET:
             return
         if reading.available and (unchanged(keeps, str(reading.status))):
@@ -606,8 +622,8 @@ def auth_required(session: SuiteSession) -> None:
         return
     # Unknown ids only: if the target ignores auth, nothing real gets cancelled by this probe.
     probes = [("no Authorization header", dict(auth=False)),
-              ("a forged bearer token", dict(token=f"forged-{session.rng.getrandbits(64):016x}"))]
-    for (label, kwargs), task_id in zip(probes, unknown_ids(session, len(probes)), strict=True):
+              ("a forged bearer token", dict(token=f"forged-{session.random_for(rid).getrandbits(64):016x}"))]
+    for (label, kwargs), task_id in zip(probes, unknown_ids(session, len(probes), rid), strict=True):
         exchange = session.target.cancel(encode_id(task_id), purpose=f"{rid}: cancel with {label}",
                                          task_id=task_id, **kwargs)  # type: ignore[arg-type]
         code = status_of(exchange)

@@ -7,6 +7,7 @@ import pytest
 from conformance import requirements
 from conformance.engine.session import SuiteSession
 from conformance.suite._assert import assert_requirements_held
+from conformance.suite._lane import lane_of
 
 SCENARIOS = requirements.scenario_requirements()
 
@@ -17,9 +18,11 @@ pytestmark = pytest.mark.sddc_profile("behavior")
     "scenario",
     [pytest.param(r, id=r.id, marks=pytest.mark.requirement(r.id)) for r in SCENARIOS],
 )
-def test_scenario(sddc_session: SuiteSession, scenario: requirements.Requirement) -> None:
-    sddc_session.activity = f"{scenario.id}: {scenario.title}"
-    scenario.func(sddc_session)
+def test_scenario(request: pytest.FixtureRequest, sddc_session: SuiteSession,
+                  scenario: requirements.Requirement) -> None:
+    # The scenarios run in order in their own lane, started beside the schema phase when both
+    # profiles run (engine.lanes); this item waits for its own and re-raises what it raised.
+    lane_of(request, sddc_session).result(scenario.id)
     assert_requirements_held(sddc_session, [scenario.id])
     reason = sddc_session.recorder.unexercised_reason(scenario.id)
     if reason is not None:

@@ -25,9 +25,11 @@ from conformance.engine import generation
 from conformance.engine.fanout import Pool
 from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession
+from conformance.errors import Interrupted
 from conformance.model import Exchange, Violation
 from conformance.requirements import scenarios as behavior
 from conformance.suite._assert import assert_requirements_held
+from conformance.suite._lane import start_beside
 from conformance.tasks import encode_id
 
 RESPONSE_REQUIREMENTS = [r.id for r in requirements.response_checks()]
@@ -46,7 +48,10 @@ _EXERCISED: dict[int, weakref.ref[SuiteSession]] = {}
 @pytest.mark.parametrize(
     "requirement_id", [pytest.param(rid, marks=pytest.mark.requirement(rid), id=rid) for rid in RESPONSE_REQUIREMENTS]
 )
-def test_response_requirement(sddc_session: SuiteSession, requirement_id: str) -> None:
+def test_response_requirement(request: pytest.FixtureRequest, sddc_session: SuiteSession,
+                              requirement_id: str) -> None:
+    # The behaviour scenarios (if this run has them) go out beside the schema phase.
+    start_beside(request, sddc_session)
     exercise(sddc_session)
     assert_requirements_held(sddc_session, [requirement_id])
 
@@ -67,15 +72,21 @@ def exercise(session: SuiteSession) -> None:
         # work that needs no answer, so Hypothesis draws here, in the main thread (where it expects
         # to run), while those requests are on the wire; the drawn ids join the same pool.
         with Pool(session.options.concurrency) as pool:
-            for chain in sorted(chains, key=lambda c: -len(c.misses)):
-                pool.submit(lambda c: send_chain(session, c), chain)
-            session.activity = "schema checks: id corpus and near-miss ids"
-            for probe in corpus:
-                pool.submit(lambda p: send_and_forget(session, p), probe)
-            drawn = draw_generated(session, sent,
-                                   lambda probe: pool.submit(lambda p: send_and_forget(session, p), probe))
-            session.activity = f"schema checks: corpus, near-miss and {len(drawn)} generated ids"
-            pool.finish()
+            try:
+                for chain in sorted(chains, key=lambda c: -len(c.misses)):
+                    pool.submit(lambda c: send_chain(session, c), chain)
+                session.activity = "schema checks: id corpus and near-miss ids"
+                for probe in corpus:
+                    pool.submit(lambda p: send_and_forget(session, p), probe)
+                drawn = draw_generated(session, sent,
+                                       lambda probe: pool.submit(lambda p: send_and_forget(session, p), probe))
+                session.activity = f"schema checks: corpus, near-miss and {len(drawn)} generated ids"
+                pool.finish()
+            except KeyboardInterrupt:
+                # Ctrl-C: nothing more goes out from any thread (the pool's, the scenario lane's),
+                # so leaving the pool waits only for the requests already on the wire.
+                session.target.halt(Interrupted("interrupted"))
+                raise
     finally:
         session.id_classes.update(classes)
 
@@ -122,6 +133,13 @@ def send_chain(session: SuiteSession, chain: Chain) -> None:
     the task was handed over in, so a task the target wrongly changed on its own cancel
     (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
     """
+    # The task is this chain's alone meanwhile: a scenario's cancel of it (side by side) would
+    # otherwise show up as a change after a near-miss, blamed on the wrong requirement.
+    with session.holding([chain.known.raw]):
+        _send_chain(session, chain)
+
+
+def _send_chain(session: SuiteSession, chain: Chain) -> None:
     probe = chain.known
     exchange = send(session, probe)
     assert probe.known_status is not None

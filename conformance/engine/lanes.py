@@ -1,0 +1,179 @@
+"""The behaviour scenarios in one background lane, beside the schema phase.
+
+The schema phase (the corpus, near-misses and generated ids) and the behaviour scenarios are
+independent work, and against a target that takes tens of milliseconds per answer each costs
+seconds of waiting. Run one after the other, the run costs their sum; side by side, the longer
+of the two. What makes that safe:
+
+- The scenarios still run one after the other, in registration order, in one thread: each keeps
+  its own order, and the ones that build on another (BEH-RECANCEL on BEH-CANCEL's task, BEH-RACE
+  on the cancel mode BEH-CANCEL saw, the end-of-run re-reads after everything) still do.
+- IN_PROGRESS tasks are taken exclusively from the pool, and the schema phase never touches one.
+- A refusable task is used by one party at a time (`TaskHolds`): a read-cancel-read sequence
+  holds its task, so a change is always blamed on the request that made it.
+- `--concurrency` stays the cap on requests in flight across both lanes (`Target`).
+- With `--concurrency 1` nothing runs beside anything: each scenario runs when its test asks.
+
+The pytest items stay one per requirement: each scenario's item waits for the lane to finish
+that scenario and re-raises whatever it raised (a spent budget, a target that stopped
+answering), so the plugin turns it into an outcome exactly as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, wait
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from conformance.errors import Interrupted, NoVerdict
+
+if TYPE_CHECKING:
+    from conformance.engine.session import SuiteSession
+    from conformance.model import Requirement
+
+
+class TaskHolds:
+    """Task ids a party is using right now; another party that needs one of them waits.
+
+    A party holds all its ids at once or none (so two parties never wait for each other), and
+    never asks for more while it holds some.
+    """
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, task_ids: Iterable[str]) -> Iterator[None]:
+        ids = set(task_ids)
+        with self._changed:
+            self._changed.wait_for(lambda: not ids & self._held)
+            self._held |= ids
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._held -= ids
+                self._changed.notify_all()
+
+
+class ScenarioLane:
+    """Runs `scenarios` in order, in a background thread once `start()`ed, else on demand."""
+
+    def __init__(self, session: SuiteSession, scenarios: Sequence[Requirement],
+                 halt: Callable[[BaseException | None], None]) -> None:
+        self._session = session
+        self._scenarios = list(scenarios)
+        self._halt = halt
+        self._futures: dict[str, Future[None]] = {r.id: Future() for r in self._scenarios}
+        self._next = 0
+        self._threads: list[threading.Thread] = []
+        self._main_line: list[Requirement] = []
+        self._stop = threading.Event()
+        self._settling = threading.Lock()
+        # On demand (no thread): the item that asks runs what comes before it, in order.
+        self._inline = threading.Lock()
+
+    def start(self) -> None:
+        """Run the scenarios in background threads from now on (idempotent).
+
+        One thread runs them in order, those that take IN_PROGRESS tasks first (so tasks are
+        taken in the order a one-at-a-time run takes them); a `beside` scenario (the state
+        machine: the longest) gets its own thread once those have taken theirs.
+        """
+        if self._threads or self._next:
+            return
+        takers = [r for r in self._scenarios if r.takes_in_progress and not r.beside]
+        rest = [r for r in self._scenarios if not r.takes_in_progress and not r.beside]
+        beside = [r for r in self._scenarios if r.beside]
+        self._main_line = takers + rest
+        self._threads = [threading.Thread(target=self._run_line, args=(self._main_line,),
+                                          name="sddc-scenarios", daemon=True)]
+        self._threads += [threading.Thread(target=self._run_beside, args=(r, takers), name=f"sddc-{r.id}",
+                                           daemon=True) for r in beside]
+        for thread in self._threads:
+            thread.start()
+
+    def after_others(self, requirement_id: str) -> None:
+        """Wait until every other scenario of the main line finished (one at a time: already so)."""
+        if not self._threads:
+            return
+        for scenario in self._main_line:
+            if scenario.id != requirement_id:
+                wait([self._futures[scenario.id]])
+
+    def result(self, requirement_id: str) -> None:
+        """Wait for the scenario to finish; re-raise what it raised, in the caller's thread."""
+        future = self._futures[requirement_id]
+        if not self._threads:
+            with self._inline:
+                while not future.done() and self._next < len(self._scenarios):
+                    self._run(self._scenarios[self._next])
+                    self._next += 1
+        try:
+            future.result()
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting: the lane stops sending too, then pytest ends the run.
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop sending (a scenario under way ends at its next request) and wait for the threads."""
+        self._stop.set()
+        alive = [t for t in self._threads if t.is_alive() and t is not threading.current_thread()]
+        if alive:
+            self._halt(Interrupted("the run ended"))
+            try:
+                for thread in alive:
+                    thread.join()
+            finally:
+                self._halt(None)
+        for requirement_id in self._futures:
+            self._settle(requirement_id, Interrupted("the run ended before this scenario ran"))
+
+    def _run_line(self, line: list[Requirement]) -> None:
+        # Each scenario step waits for the one before: its requests go before the probes queued
+        # in the schema phase's pool, which has plenty to keep the other slots busy.
+        self._session.target.urgent()
+        for scenario in line:
+            if self._stop.is_set():
+                return
+            self._run(scenario)
+
+    def _run_beside(self, scenario: Requirement, after: list[Requirement]) -> None:
+        self._session.target.urgent()
+        wait([self._futures[r.id] for r in after])
+        if not self._stop.is_set():
+            self._run(scenario)
+
+    def _run(self, scenario: Requirement) -> None:
+        self._session.activity = f"{scenario.id}: {scenario.title}"
+        try:
+            scenario.func(self._session)
+        except BaseException as exc:  # handed to the scenario's item, which re-raises it
+            self._settle(scenario.id, exc)
+            # What ends the run (the target stopped answering, an interrupt) ends the lane, and
+            # every scenario still waited for ends with it (its item re-raises it, as the first
+            # item to meet it would in a one-at-a-time run); a spent budget or a crashed scenario
+            # leaves the later ones to say so for themselves.
+            if isinstance(exc, NoVerdict | Interrupted | KeyboardInterrupt):
+                self._stop.set()
+                for requirement_id in self._futures:
+                    self._settle(requirement_id, exc)
+        else:
+            self._settle(scenario.id, None)
+
+    def _settle(self, requirement_id: str, exc: BaseException | None) -> None:
+        with self._settling:
+            future = self._futures[requirement_id]
+            if future.done():
+                return
+            if exc is None:
+                future.set_result(None)
+            else:
+                future.set_exception(exc)
+
+
+__all__ = ["ScenarioLane", "TaskHolds"]
