@@ -1188,7 +1188,8 @@ def test_plans_say_what_each_scenario_needs() -> None:
 def test_each_scenario_draws_its_own_ids_whatever_ran_before() -> None:
     # The scenarios may run side by side: the same seed must give each one the same ids in any order.
     one = scripted_session(ScriptedTarget())
-    a_first = list(scenarios.unknown_ids(one, 2, "AUTH-REQUIRED")), list(scenarios.unknown_ids(one, 2, "BEH-UNKNOWN-404"))
+    a_first = (list(scenarios.unknown_ids(one, 2, "AUTH-REQUIRED")),
+               list(scenarios.unknown_ids(one, 2, "BEH-UNKNOWN-404")))
     other = scripted_session(ScriptedTarget())
     b_first = list(scenarios.unknown_ids(other, 2, "BEH-UNKNOWN-404"))
     assert b_first == a_first[1]
