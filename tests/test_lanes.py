@@ -241,3 +241,30 @@ def test_slots_cap_the_requests_in_flight() -> None:
     for thread in threads:
         thread.join(WAIT)
     assert 1 <= peak <= 2
+
+
+def test_starting_the_lane_lets_one_thread_at_a_time_parse_an_ast() -> None:
+    import ast
+
+    from conformance.engine import lanes as lanes_module
+
+    lanes, _ = lane([scenario("A", lambda s: None)])
+    lanes.start()
+    lanes.result("A")
+    assert getattr(ast.parse, "_serialized", False)
+    serialize_twice = ast.parse
+    lanes_module.serialize_ast_parsing()
+    assert ast.parse is serialize_twice  # installed once, not wrapped again
+    parsed = threading.Event()
+
+    def parse_beside() -> None:
+        ast.parse("x = 1")
+        parsed.set()
+
+    with lanes_module._AST_LOCK:
+        thread = threading.Thread(target=parse_beside)
+        thread.start()
+        # While another thread builds an AST, this one waits (the only way to be set is no lock).
+        assert not parsed.wait(0.2)
+    thread.join(WAIT)
+    assert parsed.is_set()

@@ -251,24 +251,45 @@ def judge_uncancellable(session: SuiteSession, task_id: str, before: Reading, pu
 def acquire_in_progress(session: SuiteSession, purpose: str) -> tuple[str, Reading | None] | None:
     """An IN_PROGRESS task this run may cancel, confirmed IN_PROGRESS (and not isCancellable false)
     where GET allows."""
-    for _ in range(MAX_ACQUIRE):
-        task_id = session.pool.take_in_progress()
-        if task_id is None and session.provision is not None:
-            task_id = session.provision.create_tasks(CANCELLABLE, 1)[0]
-        if task_id is None:
-            return None
-        before = read(session, task_id, f"{purpose}: precondition")
-        if before.available and before.status != CANCELLABLE:
-            # It finished (or something cancelled it) since it was handed over: never sent a DELETE.
-            session.note(f"task {task_id} was handed over as IN_PROGRESS but reads {before.status}; not used")
-            continue
-        if before.available and before.cancellable is False:
-            # Safe to send: the server must refuse it. Judged, then another task is taken.
-            session.cancels.uncancellable.append(task_id)
-            judge_uncancellable(session, task_id, before, purpose)
-            continue
-        return task_id, before if before.available else None
-    return None
+    got = acquire_several(session, 1, purpose)
+    return got[0] if got else None
+
+
+def acquire_several(session: SuiteSession, count: int, purpose: str) -> list[tuple[str, Reading | None]]:
+    """Up to `count` tasks as `acquire_in_progress` gives them: taken from the pool in its order,
+    their precondition reads side by side (they are independent), judged in that order."""
+    got: list[tuple[str, Reading | None]] = []
+    taken = 0
+    while len(got) < count and taken < MAX_ACQUIRE:
+        batch: list[str] = []
+        while len(got) + len(batch) < count and taken < MAX_ACQUIRE:
+            task_id = session.pool.take_in_progress()
+            if task_id is None and session.provision is not None:
+                task_id = session.provision.create_tasks(CANCELLABLE, 1)[0]
+            if task_id is None:
+                break
+            taken += 1
+            batch.append(task_id)
+        if not batch:
+            break
+        readings = session.side_by_side(batch, lambda task_id: read(session, task_id, f"{purpose}: precondition"))
+        for task_id, before in zip(batch, readings, strict=True):
+            if _usable(session, task_id, before, purpose):
+                got.append((task_id, before if before.available else None))
+    return got
+
+
+def _usable(session: SuiteSession, task_id: str, before: Reading, purpose: str) -> bool:
+    if before.available and before.status != CANCELLABLE:
+        # It finished (or something cancelled it) since it was handed over: never sent a DELETE.
+        session.note(f"task {task_id} was handed over as IN_PROGRESS but reads {before.status}; not used")
+        return False
+    if before.available and before.cancellable is False:
+        # Safe to send: the server must refuse it. Judged, then another task is taken.
+        session.cancels.uncancellable.append(task_id)
+        judge_uncancellable(session, task_id, before, purpose)
+        return False
+    return True
 
 
 MAX_ACQUIRE = 50
@@ -445,7 +466,7 @@ def not_cancellable(session: SuiteSession) -> None:
         session.recorder.remark(rid, f"not exercised for {', '.join(missing)} (no such task given)")
 
 
-def judge_known_refusal(session: SuiteSession, given_status: str, task_id: str, exchange: Exchange) -> None:
+def judge_known_refusal(session: SuiteSession, given_status: str, task_id: str, exchange: Exchange) -> str | None:
     """A known task in a non-cancellable status, cancelled during the schema phase: judged here.
 
     The schema phase reaches every such task first; if its cancel were not judged on the spot, a
@@ -455,7 +476,7 @@ def judge_known_refusal(session: SuiteSession, given_status: str, task_id: str, 
     rid = "BEH-NOT-CANCELLABLE"
     code = status_of(exchange)
     if code is None:
-        return  # no answer: SRV-ANSWERS judges that
+        return None  # no answer: SRV-ANSWERS judges that
     violations = []
     if code != 409:
         violations.append(Violation(f"cancelling {given_status} task {task_id} answered {code}, not 409"))
@@ -465,6 +486,8 @@ def judge_known_refusal(session: SuiteSession, given_status: str, task_id: str, 
     elif after.http_status == 404:
         violations.append(Violation(f"{given_status} task {task_id} is gone after the cancel: {after.describe()}"))
     session.recorder.record(rid, violations, exchange)
+    # What the task reads now (None: no status read), the baseline for the requests that follow.
+    return after.status
 
 
 def unchanged(before: str, after: str) -> bool:

@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 from conformance.model import Exchange, Violation
 from conformance.requirements.scenarios import (
     FINAL,
-    acquire_in_progress,
+    acquire_several,
     await_cancelled,
     behavior,
     cancel,
@@ -100,12 +100,10 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
 
         @initialize()
         def sync(self) -> None:
-            for _ in range(3):
-                acquired = acquire_in_progress(session, RID)
-                if acquired is None:
-                    break
-                self.in_progress.append(acquired[0])
-                self.model[acquired[0]] = CANCELLABLE
+            # Their precondition reads are independent: side by side.
+            for task_id, _ in acquire_several(session, 3, RID):
+                self.in_progress.append(task_id)
+                self.model[task_id] = CANCELLABLE
             if can_read:
                 # Independent reads: side by side.
                 session.side_by_side(list(self.model), self._resync)

@@ -126,7 +126,7 @@ def choose_known(session: SuiteSession, sent: set[str], classes: Counter[str]) -
 
 
 def send_chain(session: SuiteSession, chain: Chain) -> None:
-    """A known task's cancel (judged as BEH-NOT-CANCELLABLE), then its near-miss ids in order.
+    """A known task's cancel (judged as BEH-NOT-CANCELLABLE), then its near-miss ids.
 
     Each near-miss must answer 404 (a case-flipped one: as the task's own id did) and leave the
     task as it read just before: "unchanged" is judged against that read, not against the status
@@ -144,23 +144,50 @@ def _send_chain(session: SuiteSession, chain: Chain) -> None:
     exchange = send(session, probe)
     assert probe.known_status is not None
     own_answer = behavior.status_of(exchange)
-    behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
+    # The read that judges the refusal is also the near-misses' baseline.
+    before = behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
     if not chain.misses:
         return
     task_id = probe.raw
-    before = behavior.read(session, task_id, f"BEH-UNKNOWN-404: read {task_id} before its near-miss ids").status
-    for miss in chain.misses:
-        before = judge_near_miss(session, miss, before, own_answer)
+    if before is None:
+        before = behavior.read(session, task_id, f"BEH-UNKNOWN-404: read {task_id} before its near-miss ids").status
+    # One read after the ids that must name no task, one after those that may name it (a
+    # case-flipped UUID): a change is blamed on the group that came before it, and a change after
+    # an id that resolved to the task itself is its own cancel's, not a near-miss's.
+    for group in ([m for m in chain.misses if not m.may_resolve], [m for m in chain.misses if m.may_resolve]):
+        if group:
+            before = judge_near_misses(session, group, before, own_answer)
 
 
-def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, own_answer: int | None) -> str | None:
-    """Send one near-miss id and judge it; returns what the task reads afterwards (the next baseline)."""
+def judge_near_misses(session: SuiteSession, misses: list[NearMiss], before: str | None,
+                      own_answer: int | None) -> str | None:
+    """Send near-miss ids of one task, judge each answer, then read the task once: it must read
+    as before. Returns what the task reads afterwards (the next baseline)."""
+    sent: list[tuple[NearMiss, Exchange]] = []
+    resolved = False
+    for miss in misses:
+        exchange, same_task = judge_near_miss(session, miss, own_answer)
+        resolved = resolved or same_task
+        sent.append((miss, exchange))
+    first = misses[0]
+    after = behavior.read(session, first.task_id,
+                          f"BEH-UNKNOWN-404: read {first.task_id} after near-miss cancels")
+    if after.status is not None and before is not None and after.status != before and not resolved:
+        ids = ", ".join(repr(m.probe.raw) for m, _ in sent)
+        session.recorder.record("BEH-UNKNOWN-404", [Violation(
+            f"after cancels of near-miss ids {ids} ({', '.join(m.kind for m, _ in sent)} of {first.status} task "
+            f"{first.task_id}) the task reads {after.status}, not {before}")], sent[-1][1])
+    return after.status if after.status is not None else before
+
+
+def judge_near_miss(session: SuiteSession, miss: NearMiss, own_answer: int | None) -> tuple[Exchange, bool]:
+    """Send one near-miss id and judge its answer; also says whether it named the task itself."""
     probe = miss.probe
     exchange = session.target.cancel(probe.encoded, purpose=f"generated id ({probe.origin})", task_id=probe.raw)
     session.recorder.check(exchange)
     code = behavior.status_of(exchange)
     if code is None:
-        return before
+        return exchange, False
     violations = []
     # A case-flipped UUID may name the same task (RFC 4122): then it answers as the task's own id did.
     same_task = miss.may_resolve and code == own_answer
@@ -172,12 +199,8 @@ def judge_near_miss(session: SuiteSession, miss: NearMiss, before: str | None, o
     elif code == 409 or 200 <= code < 300:
         violations.append(Violation(f"near-miss id {probe.raw!r} ({miss.kind} of {miss.status} task "
                                     f"{miss.task_id}) answered {code}; an id that names no task must answer 404"))
-    after = behavior.read(session, miss.task_id, f"BEH-UNKNOWN-404: read {miss.task_id} after a near-miss cancel")
-    if after.status is not None and before is not None and after.status != before and not same_task:
-        violations.append(Violation(f"after a cancel of near-miss id {probe.raw!r} task {miss.task_id} reads "
-                                    f"{after.status}, not {before}"))
     session.recorder.record("BEH-UNKNOWN-404", violations, exchange)
-    return after.status if after.status is not None else before
+    return exchange, same_task
 
 
 def draw_generated(session: SuiteSession, sent: set[str], emit: Callable[[Probe], object]) -> list[Probe]:

@@ -1,0 +1,93 @@
+"""The schema phase's chain of one known refusable task: its cancel, then its near-miss ids,
+judged against a scripted target (no server, no clock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.engine.generation import NearMiss, Probe
+from conformance.model import Outcome
+from conformance.suite.test_schema import Chain, send_chain
+from tests.scenario_harness import ScriptedTarget, messages, outcome, scripted_session
+
+PASS, FAIL = Outcome.PASS, Outcome.FAIL
+
+TASK = "6f1c9a2e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+PREFIX, SUFFIX, FLIPPED = TASK[:-1], TASK + "0", TASK.upper()
+
+
+def chain() -> Chain:
+    def miss(raw: str, kind: str) -> NearMiss:
+        return NearMiss(Probe(raw, f"near-miss: {kind}"), TASK, "SUCCESSFUL", kind)
+
+    return Chain(Probe(TASK, "known SUCCESSFUL task", known_status="SUCCESSFUL"),
+                 [miss(PREFIX, "prefix"), miss(SUFFIX, "suffix"), miss(FLIPPED, "case-flipped")])
+
+
+def run(on_delete: Any = None) -> tuple[ScriptedTarget, Any]:
+    target = ScriptedTarget({TASK: "SUCCESSFUL"}, on_delete=on_delete)
+    session = scripted_session(target)
+    send_chain(session, chain())
+    return target, session
+
+
+def test_a_correct_target_passes_with_one_read_per_group() -> None:
+    target, session = run()
+    assert outcome(session, "BEH-UNKNOWN-404") is PASS and outcome(session, "BEH-NOT-CANCELLABLE") is PASS
+    # The refusal's read is the baseline; then one read after the ids that must name no task and
+    # one after the case-flipped id, which may name the task.
+    assert target.log == [("DELETE", TASK), ("GET", TASK), ("DELETE", PREFIX), ("DELETE", SUFFIX), ("GET", TASK),
+                          ("DELETE", FLIPPED), ("GET", TASK)]
+
+
+def test_a_near_miss_that_reaches_the_task_is_named_by_its_answer() -> None:
+    _, session = run(lambda t, i: 409 if i == SUFFIX else ...)
+    assert outcome(session, "BEH-UNKNOWN-404") is FAIL
+    assert messages(session, "BEH-UNKNOWN-404") == [
+        f"near-miss id {SUFFIX!r} (suffix of SUCCESSFUL task {TASK}) answered 409; an id that names no task "
+        "must answer 404"]
+
+
+def test_a_change_after_the_ids_that_name_no_task_names_them_all() -> None:
+    def changes(target: ScriptedTarget, task_id: str) -> Any:
+        if task_id == PREFIX:
+            target.tasks[TASK] = "CANCELLED"
+            return 404
+        return ...
+
+    _, session = run(changes)
+    assert messages(session, "BEH-UNKNOWN-404") == [
+        f"after cancels of near-miss ids {PREFIX!r}, {SUFFIX!r} (prefix, suffix of SUCCESSFUL task {TASK}) the "
+        "task reads CANCELLED, not SUCCESSFUL"]
+    # The case-flipped id after it is judged against what the task read then: no second finding.
+
+
+def test_a_case_flipped_id_that_names_the_task_may_change_it_as_the_task_s_own_cancel_would() -> None:
+    def flipped_is_the_task(target: ScriptedTarget, task_id: str) -> Any:
+        if task_id == FLIPPED:
+            target.tasks[TASK] = "CANCELLED"
+            return 409  # the task's own id answered 409: the same task
+        return ...
+
+    _, session = run(flipped_is_the_task)
+    assert outcome(session, "BEH-UNKNOWN-404") is PASS
+
+
+def test_a_case_flipped_id_that_answers_404_must_leave_the_task_alone() -> None:
+    def changes_quietly(target: ScriptedTarget, task_id: str) -> Any:
+        if task_id == FLIPPED:
+            target.tasks[TASK] = "FAILED"
+            return 404
+        return ...
+
+    _, session = run(changes_quietly)
+    assert messages(session, "BEH-UNKNOWN-404") == [
+        f"after cancels of near-miss ids {FLIPPED!r} (case-flipped of SUCCESSFUL task {TASK}) the task reads "
+        "FAILED, not SUCCESSFUL"]
+
+
+def test_a_case_flipped_id_with_another_answer_fails() -> None:
+    _, session = run(lambda t, i: 200 if i == FLIPPED else ...)
+    assert messages(session, "BEH-UNKNOWN-404") == [
+        f"case-flipped id {FLIPPED!r} of SUCCESSFUL task {TASK} answered 200; expected 404 (no task) or, as the "
+        "task's own id, 409"]
