@@ -246,7 +246,7 @@ def test_slots_cap_the_requests_in_flight() -> None:
 def test_starting_the_lane_lets_one_thread_at_a_time_parse_an_ast() -> None:
     import ast
 
-    from conformance.engine import lanes as lanes_module
+    from conformance import threads as lanes_module
 
     lanes, _ = lane([scenario("A", lambda s: None)])
     lanes.start()
