@@ -85,7 +85,7 @@ def test_schema_profile_cancels_nothing(server: ReferenceServer) -> None:
 def test_token_expiring_mid_run_is_renewed_once() -> None:
     # Tokens live 2 s; the paced run lasts a few of them (the suite re-logs in at most 5 times).
     with ReferenceServer(ReferenceConfig(password=PASSWORD, token_ttl=2.0)) as short_lived:
-        result = run(short_lived, profile=Profile.SCHEMA, max_examples=30, rate_limit=60.0)
+        result = run(short_lived, profile=Profile.SCHEMA, max_examples=30, rate_limit=30.0)
 
     assert result.conformant
     logins = [r for r in short_lived.request_log if r.method == "POST" and r.path == "/v1/tokens"]
