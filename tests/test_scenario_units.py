@@ -1013,6 +1013,16 @@ def test_ledger_tracks_the_last_toucher_and_the_timeline_of_tracked_tasks_only()
     assert ledger.timeline("b", 0.0) == ""
 
 
+def test_the_re_read_clock_starts_when_a_requirement_first_leaves_a_task_in_a_status() -> None:
+    ledger = CancelLedger()
+    ledger.track("a", "BEH-STATEFUL", "CANCELLED", 1.0)
+    ledger.track("a", "BEH-STATEFUL", "CANCELLED", 4.0)  # a repeat by the same owner: same clock
+    assert ledger.touched_at == {"a": 1.0}
+    ledger.track("a", "BEH-STATEFUL", "FAILED", 5.0)  # another status: the clock restarts
+    ledger.track("a", "BEH-RECANCEL", "FAILED", 6.0)  # another owner: it restarts too
+    assert ledger.touched_at == {"a": 6.0}
+
+
 def test_ledger_mode() -> None:
     assert CancelLedger().mode() == {"mode": None, "settle_seconds": None}
     assert not CancelLedger().asynchronous

@@ -166,15 +166,22 @@ class CancelLedger:
     gone: list[str] = field(default_factory=list)
     # IN_PROGRESS tasks skipped because they carry isCancellable: false
     uncancellable: list[str] = field(default_factory=list)
-    # task id -> when the run last touched it (a re-read at the end waits RECONCILE_DELAY from this)
+    # task id -> when its owner first left it in the status it keeps (a re-read at the end waits
+    # RECONCILE_DELAY from this)
     touched_at: dict[str, float] = field(default_factory=dict)
 
     def track(self, task_id: str, requirement_id: str, keeps: str, now: float) -> None:
         # The last request that touched a task owns it: a change seen at the end of the run came
-        # after that request (e.g. BEH-RECANCEL's refused re-cancel of BEH-CANCEL's task).
+        # after that request (e.g. BEH-RECANCEL's refused re-cancel of BEH-CANCEL's task). The
+        # clock starts when a requirement first leaves the task in a status: the state machine's
+        # tenth refused cancel of a task it cancelled does not restart it. The re-read looks for a
+        # change trailing the request that put the task in its state; a change that trails only
+        # a later repeat by the same requirement is not waited for (that wait would sit at the
+        # end of every run, since the state machine repeats cancels up to its last step).
+        if self.touched.get(task_id) != (requirement_id, keeps):
+            self.touched_at[task_id] = now
         self.touched[task_id] = (requirement_id, keeps)
         self.history.setdefault(task_id, [])
-        self.touched_at[task_id] = now
 
     def event(self, task_id: str, now: float, text: str) -> None:
         if task_id in self.history:
