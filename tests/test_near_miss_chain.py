@@ -31,6 +31,16 @@ def run(on_delete: Any = None) -> tuple[ScriptedTarget, Any]:
     return target, session
 
 
+def changes_task(on: str, to: str, answer: int) -> Any:
+    """A scripted DELETE: cancelling id `on` answers `answer` and turns the known task `to`."""
+    def on_delete(target: ScriptedTarget, task_id: str) -> Any:
+        if task_id != on:
+            return ...
+        target.tasks[TASK] = to
+        return answer
+    return on_delete
+
+
 def test_a_correct_target_passes_with_one_read_per_group() -> None:
     target, session = run()
     assert outcome(session, "BEH-UNKNOWN-404") is PASS and outcome(session, "BEH-NOT-CANCELLABLE") is PASS
@@ -49,13 +59,7 @@ def test_a_near_miss_that_reaches_the_task_is_named_by_its_answer() -> None:
 
 
 def test_a_change_after_the_ids_that_name_no_task_names_them_all() -> None:
-    def changes(target: ScriptedTarget, task_id: str) -> Any:
-        if task_id == PREFIX:
-            target.tasks[TASK] = "CANCELLED"
-            return 404
-        return ...
-
-    _, session = run(changes)
+    _, session = run(changes_task(PREFIX, "CANCELLED", 404))
     assert messages(session, "BEH-UNKNOWN-404") == [
         f"after cancels of near-miss ids {PREFIX!r}, {SUFFIX!r} (prefix, suffix of SUCCESSFUL task {TASK}) the "
         "task reads CANCELLED, not SUCCESSFUL"]
@@ -63,24 +67,13 @@ def test_a_change_after_the_ids_that_name_no_task_names_them_all() -> None:
 
 
 def test_a_case_flipped_id_that_names_the_task_may_change_it_as_the_task_s_own_cancel_would() -> None:
-    def flipped_is_the_task(target: ScriptedTarget, task_id: str) -> Any:
-        if task_id == FLIPPED:
-            target.tasks[TASK] = "CANCELLED"
-            return 409  # the task's own id answered 409: the same task
-        return ...
-
-    _, session = run(flipped_is_the_task)
+    # The task's own id answered 409: the same task.
+    _, session = run(changes_task(FLIPPED, "CANCELLED", 409))
     assert outcome(session, "BEH-UNKNOWN-404") is PASS
 
 
 def test_a_case_flipped_id_that_answers_404_must_leave_the_task_alone() -> None:
-    def changes_quietly(target: ScriptedTarget, task_id: str) -> Any:
-        if task_id == FLIPPED:
-            target.tasks[TASK] = "FAILED"
-            return 404
-        return ...
-
-    _, session = run(changes_quietly)
+    _, session = run(changes_task(FLIPPED, "FAILED", 404))
     assert messages(session, "BEH-UNKNOWN-404") == [
         f"after cancels of near-miss ids {FLIPPED!r} (case-flipped of SUCCESSFUL task {TASK}) the task reads "
         "FAILED, not SUCCESSFUL"]

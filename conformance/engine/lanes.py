@@ -1,13 +1,16 @@
-"""The behaviour scenarios in one background lane, beside the schema phase.
+"""The behaviour scenarios in the background, beside the schema phase.
 
 The schema phase (the corpus, near-misses and generated ids) and the behaviour scenarios are
 independent work, and against a target that takes tens of milliseconds per answer each costs
 seconds of waiting. Run one after the other, the run costs their sum; side by side, the longer
 of the two. What makes that safe:
 
-- The scenarios still run one after the other, in registration order, in one thread: each keeps
-  its own order, and the ones that build on another (BEH-RECANCEL on BEH-CANCEL's task, BEH-RACE
-  on the cancel mode BEH-CANCEL saw, the end-of-run re-reads after everything) still do.
+- The scenarios still run one after the other in one thread, those that take an IN_PROGRESS
+  task of their own first: each keeps its own order, and the ones that build on another
+  (BEH-RECANCEL on BEH-CANCEL's task, BEH-RACE on the cancel mode BEH-CANCEL saw) still do. Only
+  the state machine (`beside`, the longest) gets a thread of its own, once the takers have taken
+  their tasks (so each scenario gets the tasks a one-at-a-time run gives it); its end-of-run
+  re-reads wait for all the others.
 - IN_PROGRESS tasks are taken exclusively from the pool, and the schema phase never touches one.
 - A refusable task is used by one party at a time (`TaskHolds`): a read-cancel-read sequence
   holds its task, so a change is always blamed on the request that made it.

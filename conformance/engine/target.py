@@ -441,7 +441,7 @@ class Target:
                 self._delete_paths.add(path)
         metered = not getattr(self._local, "racing", False)
         if metered:
-            self._in_flight.acquire(urgent=getattr(self._local, "urgent", False))
+            self._in_flight.acquire(urgent=self.is_urgent())
         started = time.monotonic()
         try:
             response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False, stream=True)

@@ -165,20 +165,19 @@ def judge_near_misses(session: SuiteSession, misses: list[NearMiss], before: str
                       own_answer: int | None) -> str | None:
     """Send near-miss ids of one task, judge each answer, then read the task once: it must read
     as before. Returns what the task reads afterwards (the next baseline)."""
-    sent: list[tuple[NearMiss, Exchange]] = []
     resolved = False
     for miss in misses:
-        exchange, same_task = judge_near_miss(session, miss, own_answer)
+        # Only the last exchange is kept (the evidence of a change): bodies of up to 16 MiB add up.
+        last, same_task = judge_near_miss(session, miss, own_answer)
         resolved = resolved or same_task
-        sent.append((miss, exchange))
     first = misses[0]
     after = behavior.read(session, first.task_id,
                           f"BEH-UNKNOWN-404: read {first.task_id} after near-miss cancels")
     if after.status is not None and before is not None and after.status != before and not resolved:
-        ids = ", ".join(repr(m.probe.raw) for m, _ in sent)
+        ids = ", ".join(repr(m.probe.raw) for m in misses)
         session.recorder.record("BEH-UNKNOWN-404", [Violation(
-            f"after cancels of near-miss ids {ids} ({', '.join(m.kind for m, _ in sent)} of {first.status} task "
-            f"{first.task_id}) the task reads {after.status}, not {before}")], sent[-1][1])
+            f"after cancels of near-miss ids {ids} ({', '.join(m.kind for m in misses)} of {first.status} task "
+            f"{first.task_id}) the task reads {after.status}, not {before}")], last)
     return after.status if after.status is not None else before
 
 
