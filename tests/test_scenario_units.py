@@ -1087,13 +1087,31 @@ def test_reconcile_waits_only_for_what_is_left_of_the_delay() -> None:
     assert result(late, "BEH-NOT-CANCELLABLE").evaluations == 0
 
 
-def test_reconcile_waits_from_each_tasks_own_last_touch() -> None:
-    # A task touched long ago is re-read at once; only the one touched a moment ago waits.
+def test_reconcile_waits_for_the_earliest_task_of_each_kind_of_touch_only() -> None:
+    # Two tasks one requirement's refusals left as they were: the first is old enough, so the
+    # second (touched a moment ago) is read at once too; no sleep at the end of the run for it.
     clock = FakeClock()
     target = ScriptedTarget({"early": "SUCCESSFUL", "late": "FAILED"})
     session = scripted_session(target, clock=clock, settle_timeout=30.0, concurrency=1)
     session.cancels.track("late", "BEH-NOT-CANCELLABLE", "FAILED", 1.5)
     session.cancels.track("early", "BEH-NOT-CANCELLABLE", "SUCCESSFUL", 0.0)
+    clock.now = 2.0
+    scenarios.reconcile(session)
+    assert clock.sleeps == []
+    assert target.gets("early") == 1 and target.gets("late") == 1
+
+
+@pytest.mark.parametrize(("late_rid", "late_keeps"), [
+    ("BEH-NOT-CANCELLABLE", "CANCELLED"),  # the same requirement: a cancelled task, not a refused one
+    ("BEH-RACE", "SUCCESSFUL"),  # another requirement's refusal
+])
+def test_reconcile_waits_for_a_kind_of_touch_that_is_not_old_enough(late_rid: str, late_keeps: str) -> None:
+    clock = FakeClock()
+    target = ScriptedTarget({"early": "SUCCESSFUL", "late": late_keeps})
+    session = scripted_session(target, clock=clock, settle_timeout=30.0, concurrency=1)
+    session.cancels.track("early", "BEH-NOT-CANCELLABLE", "SUCCESSFUL", 0.0)
+    session.cancels.track("late", late_rid, late_keeps, 1.5)
+    session.cancels.observations.append(("late", 0.0, True))  # a cancelled task is re-read once it read CANCELLED
     clock.now = 2.0
     scenarios.reconcile(session)
     assert clock.sleeps == [pytest.approx(1.5)]

@@ -166,8 +166,8 @@ class CancelLedger:
     gone: list[str] = field(default_factory=list)
     # IN_PROGRESS tasks skipped because they carry isCancellable: false
     uncancellable: list[str] = field(default_factory=list)
-    # task id -> when its owner first left it in the status it keeps (a re-read at the end waits
-    # RECONCILE_DELAY from this)
+    # task id -> when its owner first left it in the status it keeps (the re-read at the end waits
+    # until the earliest of an owner's cancelled, and of its refused, tasks is RECONCILE_DELAY old)
     touched_at: dict[str, float] = field(default_factory=dict)
 
     def track(self, task_id: str, requirement_id: str, keeps: str, now: float) -> None:
@@ -605,20 +605,26 @@ def reconcile(session: SuiteSession) -> None:
     if not ledger.touched:
         return
     settled = {task_id for task_id, _, _ in ledger.observations}
-    # Earliest touched first: they are due at once; only tasks touched in the last moments wait.
-    due = sorted(((task_id, rid, keeps) for task_id, (rid, keeps) in list(ledger.touched.items())
-                  if keeps != CANCELLED or task_id in settled),  # never read CANCELLED: its scenario failed it
-                 key=lambda item: ledger.touched_at.get(item[0], 0.0))
+    due = [(task_id, rid, keeps) for task_id, (rid, keeps) in list(ledger.touched.items())
+           if keeps != CANCELLED or task_id in settled]  # never read CANCELLED: its scenario failed it
+    # A change that trails the answer (a cancelled task turning FAILED a moment later) shows only
+    # if the task is read some time after it was touched. Every task is read at the end of the run,
+    # as late as the run allows, and the run waits only until each kind of touch has had `delay`,
+    # measured from its *earliest* task. A kind is a requirement's tasks left CANCELLED, or its
+    # tasks left in the status they had (refused). A target cannot tell the state machine's last
+    # cancel from its first, so the earlier tasks of a kind show what the later ones would, and
+    # no run ends with a fixed sleep after its last cancel.
+    earliest: dict[tuple[str, bool], float] = {}
+    for task_id, rid, keeps in due:
+        at, kind = ledger.touched_at.get(task_id, 0.0), (rid, keeps == CANCELLED)
+        earliest[kind] = min(at, earliest.get(kind, at))
     delay = min(RECONCILE_DELAY, session.settle_timeout)
+    wait = max(earliest.values(), default=0.0) + delay - session.clock()
+    if wait > 0:
+        session.sleep(wait)
 
     def one(item: tuple[str, str, str]) -> None:
         task_id, rid, keeps = item
-        # A change that trails the answer (a cancelled task turning FAILED a moment later) shows
-        # only if the task is read some time after it was touched: at least `delay` after its
-        # own last touch (not the run's), within the settle window.
-        wait = ledger.touched_at.get(task_id, 0.0) + delay - session.clock()
-        if wait > 0:
-            session.sleep(wait)
         # Not in the middle of the schema phase's near-miss chain on the same task.
         with session.holding([task_id]):
             reading = read(session, task_id, f"{rid}: end-of-run re-read")
