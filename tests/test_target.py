@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -203,6 +204,37 @@ def test_timeout_is_an_exchange_and_failures_in_a_row_stop_the_run(
     with pytest.raises(TargetStoppedAnswering, match="3 requests in a row failed") as caught:
         t.cancel("hang-5", purpose="test")
     assert "no answer within 0.3 s" in str(caught.value)
+
+
+def test_quick_failures_do_not_stop_the_run_while_an_older_request_may_still_answer(
+    stub_server: Callable[..., StubServer],
+) -> None:
+    # Side by side, quick failures (a reset) can overtake a slow good answer sent before them:
+    # that is no target that stopped answering until the older request has failed too.
+    arrived, answer = threading.Event(), threading.Event()
+
+    def handle(request: SeenRequest, release: Any) -> Reply | None:
+        if "slow" in request.path:
+            arrived.set()
+            answer.wait(30)
+            return Reply(404, ERROR)
+        return None  # closed without an answer, at once
+
+    t = target(stub_server(handle).base_url, token="t", max_consecutive_failures=3)
+    slow: list[Any] = []
+    sender = threading.Thread(target=lambda: slow.append(t.cancel("slow", purpose="test")))
+    sender.start()
+    assert arrived.wait(30)
+    failed = [t.cancel(f"bad-{i}", purpose="test") for i in range(4)]  # no TargetStoppedAnswering
+    assert all(exchange.response is None for exchange in failed)
+    answer.set()
+    sender.join(30)
+    assert slow[0].response is not None and slow[0].response.status == 404
+    # Its answer ended the streak; three failures with nothing older under way end the run.
+    t.cancel("bad-5", purpose="test")
+    t.cancel("bad-6", purpose="test")
+    with pytest.raises(TargetStoppedAnswering, match="3 requests in a row failed"):
+        t.cancel("bad-7", purpose="test")
 
 
 def test_closed_without_answer(stub_server: Callable[..., StubServer]) -> None:

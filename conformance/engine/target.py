@@ -160,6 +160,8 @@ class Target:
         self._consecutive_failures: dict[str, int] = {}
         # When each method last got an answer (monotonic): see _failed.
         self._last_answer: dict[str, float] = {}
+        # When each request now in flight was sent, by method: see _failed.
+        self._flying: dict[str, list[float]] = {}
         # Once the run is declared dead every later send fails at once (Hypothesis replays the
         # failing example, teardown code may send): each would otherwise wait out another timeout.
         self._stopped: TargetStoppedAnswering | None = None
@@ -443,18 +445,24 @@ class Target:
         if metered:
             self._in_flight.acquire(urgent=self.is_urgent())
         started = time.monotonic()
+        with self._lock:
+            self._flying.setdefault(method, []).append(started)
+        error: str | None = None
         try:
             response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False, stream=True)
             with response:
                 body, truncated = self._read_body(response, started)
         except requests.RequestException as exc:
-            return self._failed(recorded, describe_transport_error(exc, self.config.timeout), purpose, task_id,
-                                started)
+            error = describe_transport_error(exc, self.config.timeout)
         except _SlowBody as exc:
-            return self._failed(recorded, str(exc), purpose, task_id, started)
+            error = str(exc)
         finally:
+            with self._lock:
+                self._flying[method].remove(started)
             if metered:
                 self._in_flight.release()
+        if error is not None:
+            return self._failed(recorded, error, purpose, task_id, started)
         with self._lock:
             self._consecutive_failures[method] = 0
             self._last_answer[method] = time.monotonic()
@@ -498,8 +506,12 @@ class Target:
             if started >= self._last_answer.get(recorded.method, float("-inf")):
                 failures += 1
             self._consecutive_failures[recorded.method] = failures
+            # Nor is the streak complete while a request of the same method sent *before* this one
+            # is still under way: its answer may yet come (quick failures, a reset say, can
+            # overtake slow good answers). The oldest of a streak of failures decides.
+            undecided = any(other < started for other in self._flying.get(recorded.method, ()))
         exchange = Exchange(request=recorded, response=None, error=error, purpose=purpose, task_id=task_id)
-        if failures >= self.config.max_consecutive_failures:
+        if failures >= self.config.max_consecutive_failures and not undecided:
             self._stopped = TargetStoppedAnswering(
                 f"{self.base_url} stopped answering: {failures} requests in a row failed "
                 f"({recorded.method}; last: {error})",
