@@ -39,6 +39,7 @@ MODULES: tuple[str, ...] = (
     "conformance/bodies.py",
     "conformance/engine/generation.py",
     "conformance/engine/target.py",
+    "conformance/engine/lanes.py",
 )
 
 # Fast tests (seconds, no end-to-end runs of the whole suite) that judge each module: unit tests,
@@ -79,6 +80,8 @@ TESTS: dict[str, tuple[str, ...]] = {
     # Each scenario run on its own (reference server on an injected clock, or a scripted target).
     "conformance/requirements/scenarios.py": ("tests/test_scenario_units.py", "tests/test_stateful_units.py"),
     "conformance/requirements/stateful.py": ("tests/test_stateful_units.py",),
+    # The lane and the task holds against scripted scenarios and a scripted target.
+    "conformance/engine/lanes.py": ("tests/test_lanes.py",),
 }
 
 # What the private copy needs for the tests above: the package, the tests, the fragment and the

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -185,6 +186,40 @@ def test_a_hold_waits_for_an_overlapping_one_and_not_for_a_disjoint_one() -> Non
         events.append("released")
     overlapping.join(WAIT)
     assert events == ["disjoint", "released", "overlapping"]
+
+
+def test_overlapping_holds_get_in_in_the_order_they_asked() -> None:
+    # A party needing two tasks is not overtaken by a later one needing only the free one of them.
+    holds = TaskHolds()
+    events: list[str] = []
+
+    def party(ids: list[str], name: str) -> threading.Thread:
+        def run() -> None:
+            with holds.hold(ids):
+                events.append(name)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def waiting(count: int) -> None:
+        deadline = time.monotonic() + WAIT
+        while len(holds._waiting) < count and time.monotonic() < deadline:
+            time.sleep(0.005)  # polling for a state, not measuring time
+        assert len(holds._waiting) == count
+
+    with holds.hold(["a"]):
+        both = party(["a", "b"], "both")
+        waiting(1)
+        later = party(["b"], "later")
+        waiting(2)
+        unrelated = party(["c"], "unrelated")
+        unrelated.join(WAIT)
+        assert events == ["unrelated"]  # b is free, but the party that asked for it first waits for a
+        events.append("released")
+    both.join(WAIT)
+    later.join(WAIT)
+    assert events == ["unrelated", "released", "both", "later"]
+    assert holds._waiting == []
 
 
 def test_a_freed_slot_goes_to_an_urgent_request_before_queued_background_ones() -> None:

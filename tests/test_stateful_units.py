@@ -117,6 +117,8 @@ def test_sync_takes_up_to_three_tasks_and_reads_the_model_from_the_target() -> N
     assert m.in_progress == ["a", "b", "c"]
     assert m.model == {"s": "FAILED", "u": UNKNOWN, "a": "IN_PROGRESS", "b": "IN_PROGRESS", "c": "IN_PROGRESS"}
     assert target.gets("u") == 0 and target.gets("d") == 0
+    # Each task read once: the fresh ones by their precondition read, the known one by the sync.
+    assert [target.gets(task_id) for task_id in "abcs"] == [1, 1, 1, 1]
 
 
 def test_sync_without_get_keeps_the_given_statuses() -> None:
@@ -426,7 +428,7 @@ def test_teardown_after_a_failure_reads_nothing_more() -> None:
     m.teardown()  # the refusing cancel of s answers 200: BEH-STATEFUL failed
     reads = target.gets()
     assert outcome(m.session, RID) is FAIL and m.ran["read_task"] == 0
-    assert m.clock.sleeps == [] and reads == 4  # acquiring a, sync (2) and the re-read after the mismatch
+    assert m.clock.sleeps == [] and reads == 3  # acquiring a, syncing s and the re-read after the mismatch
 
 
 # -- whole runs -------------------------------------------------------------------------------------

@@ -42,18 +42,38 @@ class TaskHolds:
     """Task ids a party is using right now; another party that needs one of them waits.
 
     A party holds all its ids at once or none (so two parties never wait for each other), and
-    never asks for more while it holds some.
+    never asks for more while it holds some. Overlapping parties get in in the order they asked:
+    the state machine, which needs its three known tasks at once, would otherwise wait for as long
+    as near-miss chains and refusal checks keep taking one of them at a time.
     """
 
     def __init__(self) -> None:
         self._held: set[str] = set()
+        # The parties waiting, in the order they asked (each its own set object).
+        self._waiting: list[set[str]] = []
         self._changed = threading.Condition()
+
+    def _may_enter(self, ids: set[str]) -> bool:
+        if ids & self._held:
+            return False
+        for earlier in self._waiting:
+            if earlier is ids:
+                return True
+            if earlier & ids:
+                return False
+        return True
 
     @contextmanager
     def hold(self, task_ids: Iterable[str]) -> Iterator[None]:
         ids = set(task_ids)
         with self._changed:
-            self._changed.wait_for(lambda: not ids & self._held)
+            self._waiting.append(ids)
+            try:
+                self._changed.wait_for(lambda: self._may_enter(ids))
+            finally:
+                self._waiting[:] = [w for w in self._waiting if w is not ids]
+                # A later party that waited behind this one may go now (or, after an interrupt, must).
+                self._changed.notify_all()
             self._held |= ids
         try:
             yield

@@ -100,13 +100,20 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
 
         @initialize()
         def sync(self) -> None:
-            # Their precondition reads are independent: side by side.
-            for task_id, _ in acquire_several(session, 3, RID):
+            # The fresh tasks' precondition reads (they read IN_PROGRESS: nothing to re-read) and
+            # the re-reads of the known tasks are independent: one round trip, side by side.
+            acquired: list[str] = []
+
+            def step(task_id: str | None) -> None:
+                if task_id is None:
+                    acquired.extend(task_id for task_id, _ in acquire_several(session, 3, RID))
+                else:
+                    self._resync(task_id)
+
+            session.side_by_side([None, *(list(self.model) if can_read else [])], step)
+            for task_id in acquired:
                 self.in_progress.append(task_id)
                 self.model[task_id] = CANCELLABLE
-            if can_read:
-                # Independent reads: side by side.
-                session.side_by_side(list(self.model), self._resync)
 
         def _resync(self, task_id: str) -> None:
             if self.model[task_id] == UNKNOWN:
