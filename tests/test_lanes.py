@@ -3,19 +3,29 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from conformance.engine.lanes import ScenarioLane, TaskHolds
+from conformance.engine.lanes import SWITCH_INTERVAL, ScenarioLane, TaskHolds
 from conformance.engine.target import _Slots
 from conformance.errors import BudgetExhausted, Interrupted, TargetStoppedAnswering
 from conformance.model import Kind, Profile, Requirement, Severity
 
 WAIT = 10.0  # only a bound on a hang; no assertion depends on it
+
+
+@pytest.fixture(autouse=True)
+def _switch_interval() -> Iterator[None]:
+    # Lanes started here and never stopped would leave the process's GIL setting changed.
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # Python's default, whatever an earlier test left
+    yield
+    sys.setswitchinterval(before)
 
 
 def scenario(rid: str, func: Callable[[Any], None], *, takes: bool = False, beside: bool = False) -> Requirement:
@@ -89,6 +99,28 @@ def test_in_the_background_takers_go_first_and_the_long_one_starts_once_they_fin
     assert ran == ["take1", "take2", "long", "rest"]
     # Their requests go before the background probes'.
     assert {"sddc-scenarios", "sddc-long"} <= session.target.urgent_threads
+
+
+def test_while_the_lane_runs_the_gil_changes_hands_more_often_and_stop_restores_it() -> None:
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    lanes, _ = lane([scenario("A", lambda s: seen.append(sys.getswitchinterval()))])
+    lanes.start()
+    lanes.result("A")
+    assert seen == [pytest.approx(SWITCH_INTERVAL)] and before > SWITCH_INTERVAL
+    lanes.stop()
+    assert sys.getswitchinterval() == pytest.approx(before)
+    lanes.stop()  # twice: still the process's own value
+    assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def test_one_at_a_time_leaves_the_gil_alone() -> None:
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    lanes, _ = lane([scenario("A", lambda s: seen.append(sys.getswitchinterval()))])
+    lanes.result("A")
+    lanes.stop()
+    assert seen == [pytest.approx(before)] and sys.getswitchinterval() == pytest.approx(before)
 
 
 def test_the_long_one_waits_for_the_others_before_its_last_step() -> None:

@@ -24,6 +24,7 @@ answering), so the plugin turns it into an outcome exactly as before.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, wait
@@ -36,6 +37,9 @@ from conformance.threads import serialize_ast_parsing
 if TYPE_CHECKING:
     from conformance.engine.session import SuiteSession
     from conformance.model import Requirement
+
+
+SWITCH_INTERVAL = 0.001
 
 
 class TaskHolds:
@@ -99,6 +103,8 @@ class ScenarioLane:
         self._settling = threading.Lock()
         # On demand (no thread): the item that asks runs what comes before it, in order.
         self._inline = threading.Lock()
+        # The process's GIL switch interval before start(), restored by stop().
+        self._switch_interval: float | None = None
 
     def start(self) -> None:
         """Run the scenarios in background threads from now on (idempotent).
@@ -110,6 +116,13 @@ class ScenarioLane:
         if self._threads or self._next:
             return
         serialize_ast_parsing()
+        # A scenario step waits for the one before: after its answer arrives, its thread needs the
+        # GIL back from the schema phase's CPU work (Hypothesis drawing, the checks). Python hands
+        # it over after the switch interval, 5 ms by default, several times per request; at 1 ms
+        # the state machine's chain of ~80 requests loses about 7 ms less on each (measured at
+        # 50 ms per answer). Restored when the lane stops.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
         takers = [r for r in self._scenarios if r.takes_in_progress and not r.beside]
         rest = [r for r in self._scenarios if not r.takes_in_progress and not r.beside]
         beside = [r for r in self._scenarios if r.beside]
@@ -147,6 +160,9 @@ class ScenarioLane:
     def stop(self) -> None:
         """Stop sending (a scenario under way ends at its next request) and wait for the threads."""
         self._stop.set()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         alive = [t for t in self._threads if t.is_alive() and t is not threading.current_thread()]
         if alive:
             self._halt(Interrupted("the run ended"))
