@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
 import time
@@ -251,6 +252,51 @@ def test_overlapping_holds_get_in_in_the_order_they_asked() -> None:
     both.join(WAIT)
     later.join(WAIT)
     assert events == ["unrelated", "released", "both", "later"]
+    assert holds._waiting == []
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_a_party_interrupted_while_waiting_lets_the_ones_behind_it_in() -> None:
+    holds = TaskHolds()
+    events: list[str] = []
+    outcome: list[BaseException] = []
+
+    def waiting(count: int) -> None:
+        deadline = time.monotonic() + WAIT
+        while len(holds._waiting) < count and time.monotonic() < deadline:
+            time.sleep(0.005)  # polling for a state, not measuring time
+        assert len(holds._waiting) == count
+
+    def first() -> None:
+        try:
+            with holds.hold(["a", "b"]):
+                events.append("first")
+        except Interrupt as exc:
+            outcome.append(exc)
+
+    def later() -> None:
+        with holds.hold(["b"]):
+            events.append("later")
+
+    with holds.hold(["a"]):
+        one = threading.Thread(target=first)
+        one.start()
+        waiting(1)
+        two = threading.Thread(target=later)
+        two.start()
+        waiting(2)
+        # Ctrl-C reaches the first party while it waits (delivered when it next wakes up) ...
+        assert one.ident is not None
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(one.ident), ctypes.py_object(Interrupt))
+        with holds._changed:  # ... which a wake-up of the longest waiter, itself, does
+            holds._changed.notify(1)
+        one.join(WAIT)
+        # ... and the party behind it, needing only the free task, gets in while "a" is still held.
+        two.join(WAIT)
+        assert events == ["later"] and len(outcome) == 1
     assert holds._waiting == []
 
 

@@ -74,10 +74,13 @@ class TaskHolds:
             self._waiting.append(ids)
             try:
                 self._changed.wait_for(lambda: self._may_enter(ids))
-            finally:
+            except BaseException:
+                # Interrupted while waiting: the parties queued behind this one may go now.
                 self._waiting[:] = [w for w in self._waiting if w is not ids]
-                # A later party that waited behind this one may go now (or, after an interrupt, must).
                 self._changed.notify_all()
+                raise
+            # Its ids, held now, keep out whoever its place in the queue kept out: no one to wake.
+            self._waiting[:] = [w for w in self._waiting if w is not ids]
             self._held |= ids
         try:
             yield
