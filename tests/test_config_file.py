@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -262,7 +263,8 @@ def test_missing_explicit_config(capsys: pytest.CaptureFixture[str]) -> None:
 # -- keys mirror the run command -----------------------------------------------------------------------
 
 def test_every_key_is_a_run_option_with_the_same_name() -> None:
-    run = cli.commands["run"]
+    run = cli.get_command(click.Context(cli), "run")
+    assert run is not None
     flags = {opt.lstrip("-"): p.name for p in run.params for opt in p.opts if opt.startswith("--")}
     for name, key in KEYS.items():
         assert flags.get(name) == key.param, name

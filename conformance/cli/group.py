@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -23,7 +24,30 @@ def fail(message: str, code: ExitCode) -> NoReturn:
     sys.exit(int(code))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EXIT_CODES)
+# The module that defines each command, imported only when that command is asked for: `serve`
+# then starts without importing the suite (Hypothesis, pytest, jsonschema: most of a second), and
+# `--version` or `defects` answer at once.
+COMMAND_MODULES = {
+    "run": "run", "replay": "replay", "verify": "artifacts", "bundle": "artifacts", "serve": "serve",
+    "requirements": "catalogue", "defects": "catalogue", "init": "init", "spec": "spec",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands register themselves when their module is first imported."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"conformance.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="sddc-conformance")
 def cli() -> None:
     """Conformance suite for SDDC Manager's Cancel Task operation, DELETE /v1/tasks/{id}."""
