@@ -214,8 +214,10 @@ def mutants_of(module: str) -> list[Mutant]:
     return [Mutant(module, i, line, text) for i, (line, text) in enumerate(mutator.sites)]
 
 
-def mutated_source(mutant: Mutant) -> str:
-    tree = ast.parse((ROOT / mutant.module).read_text(encoding="utf-8"))
+def mutated_source(mutant: Mutant, source: str | None = None) -> str:
+    # `source`: the module as the private copy holds it. The working tree may be edited while a
+    # long run goes on, and a mutation site counted in one version lands elsewhere in another.
+    tree = ast.parse(source if source is not None else (ROOT / mutant.module).read_text(encoding="utf-8"))
     mutator = _Mutator(mutant.index)
     tree = mutator.visit(tree)
     if not mutator.applied:
@@ -260,7 +262,7 @@ def run_mutant(mutant: Mutant, copy: Path, timeout: float) -> Result:
     original = target.read_bytes()
     started = time.monotonic()
     try:
-        target.write_text(mutated_source(mutant), encoding="utf-8")
+        target.write_text(mutated_source(mutant, original.decode("utf-8")), encoding="utf-8")
         code, _ = _pytest(copy, TESTS.get(mutant.module, FAST), timeout)
     finally:
         target.write_bytes(original)
