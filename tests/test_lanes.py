@@ -194,6 +194,77 @@ def test_stop_halts_the_target_waits_for_the_lane_and_ends_what_never_ran() -> N
             lanes.result(rid)
 
 
+def test_stop_ends_the_lane_even_when_the_scenario_under_way_ends_normally() -> None:
+    started = threading.Event()
+    events: list[str] = []
+
+    def a(session: FakeSession) -> None:
+        started.set()
+        assert session.target.halted.wait(WAIT)  # it caught the halt and ended, as a scenario may
+        time.sleep(0.05)  # not a measurement: it makes a stop() that returns without waiting visible
+        events.append("A ended")
+
+    lanes, _ = lane([scenario("A", a), scenario("B", lambda s: events.append("B"))])
+    lanes.start()
+    assert started.wait(WAIT)
+    lanes.stop()
+    assert events == ["A ended"]  # waited for A; B never started
+    lanes.result("A")
+    with pytest.raises(Interrupted):
+        lanes.result("B")
+
+
+def test_stop_after_the_lane_finished_halts_nothing() -> None:
+    lanes, session = lane([scenario("A", lambda s: None)])
+    lanes.start()
+    lanes.result("A")
+    for thread in lanes._threads:
+        thread.join(WAIT)
+    lanes.stop()
+    assert session.target.halts == []
+
+
+def test_start_after_an_item_ran_scenarios_one_at_a_time_starts_nothing() -> None:
+    ran: list[str] = []
+    lanes, _ = lane([scenario("A", lambda s: ran.append("A")), scenario("B", lambda s: ran.append("B"))])
+    lanes.result("A")
+    lanes.start()
+    assert lanes._threads == []
+    lanes.result("B")
+    assert ran == ["A", "B"]
+
+
+def test_ctrl_c_in_a_scenario_stops_the_lane() -> None:
+    def interrupted(session: FakeSession) -> None:
+        raise KeyboardInterrupt
+
+    lanes, _ = lane([scenario("A", interrupted)])
+    lanes.start()
+    with pytest.raises(KeyboardInterrupt):
+        lanes.result("A")
+    assert sys.getswitchinterval() == pytest.approx(0.005)  # stopped: the process's setting is back
+
+
+def test_the_long_one_does_not_start_while_a_taker_runs() -> None:
+    release, long_started = threading.Event(), threading.Event()
+    events: list[str] = []
+
+    def take(session: FakeSession) -> None:
+        assert release.wait(WAIT)
+        events.append("take")
+
+    def long(session: FakeSession) -> None:
+        long_started.set()
+        events.append("long")
+
+    lanes, _ = lane([scenario("take", take, takes=True), scenario("long", long, takes=True, beside=True)])
+    lanes.start()
+    assert not long_started.wait(0.2)  # a bound on how long we look, not a measurement
+    release.set()
+    lanes.result("long")
+    assert events == ["take", "long"]
+
+
 def test_a_hold_waits_for_an_overlapping_one_and_not_for_a_disjoint_one() -> None:
     holds = TaskHolds()
     events: list[str] = []
