@@ -214,10 +214,10 @@ def mutants_of(module: str) -> list[Mutant]:
     return [Mutant(module, i, line, text) for i, (line, text) in enumerate(mutator.sites)]
 
 
-def mutated_source(mutant: Mutant, source: str | None = None) -> str:
+def mutated_source(mutant: Mutant, source: str) -> str:
     # `source`: the module as the private copy holds it. The working tree may be edited while a
     # long run goes on, and a mutation site counted in one version lands elsewhere in another.
-    tree = ast.parse(source if source is not None else (ROOT / mutant.module).read_text(encoding="utf-8"))
+    tree = ast.parse(source)
     mutator = _Mutator(mutant.index)
     tree = mutator.visit(tree)
     if not mutator.applied:

@@ -265,6 +265,14 @@ def test_the_long_one_does_not_start_while_a_taker_runs() -> None:
     assert events == ["take", "long"]
 
 
+def queued(holds: TaskHolds, count: int) -> None:
+    """Wait until `count` parties wait in the holds' queue."""
+    deadline = time.monotonic() + WAIT
+    while len(holds._waiting) < count and time.monotonic() < deadline:
+        time.sleep(0.005)  # polling for a state, not measuring time
+    assert len(holds._waiting) == count
+
+
 def test_a_hold_waits_for_an_overlapping_one_and_not_for_a_disjoint_one() -> None:
     holds = TaskHolds()
     events: list[str] = []
@@ -305,17 +313,11 @@ def test_overlapping_holds_get_in_in_the_order_they_asked() -> None:
         thread.start()
         return thread
 
-    def waiting(count: int) -> None:
-        deadline = time.monotonic() + WAIT
-        while len(holds._waiting) < count and time.monotonic() < deadline:
-            time.sleep(0.005)  # polling for a state, not measuring time
-        assert len(holds._waiting) == count
-
     with holds.hold(["a"]):
         both = party(["a", "b"], "both")
-        waiting(1)
+        queued(holds, 1)
         later = party(["b"], "later")
-        waiting(2)
+        queued(holds, 2)
         unrelated = party(["c"], "unrelated")
         unrelated.join(WAIT)
         assert events == ["unrelated"]  # b is free, but the party that asked for it first waits for a
@@ -335,12 +337,6 @@ def test_a_party_interrupted_while_waiting_lets_the_ones_behind_it_in() -> None:
     events: list[str] = []
     outcome: list[BaseException] = []
 
-    def waiting(count: int) -> None:
-        deadline = time.monotonic() + WAIT
-        while len(holds._waiting) < count and time.monotonic() < deadline:
-            time.sleep(0.005)  # polling for a state, not measuring time
-        assert len(holds._waiting) == count
-
     def first() -> None:
         try:
             with holds.hold(["a", "b"]):
@@ -355,10 +351,10 @@ def test_a_party_interrupted_while_waiting_lets_the_ones_behind_it_in() -> None:
     with holds.hold(["a"]):
         one = threading.Thread(target=first)
         one.start()
-        waiting(1)
+        queued(holds, 1)
         two = threading.Thread(target=later)
         two.start()
-        waiting(2)
+        queued(holds, 2)
         # Ctrl-C reaches the first party while it waits (delivered when it next wakes up) ...
         assert one.ident is not None
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(one.ident), ctypes.py_object(Interrupt))

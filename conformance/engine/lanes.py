@@ -75,12 +75,12 @@ class TaskHolds:
             try:
                 self._changed.wait_for(lambda: self._may_enter(ids))
             except BaseException:
-                # Interrupted while waiting: the parties queued behind this one may go now.
-                self._waiting[:] = [w for w in self._waiting if w is not ids]
+                # Interrupted while waiting: the parties queued behind this one may go now. (Once
+                # in, its held ids keep out whoever its place in the queue kept out: no one to wake.)
                 self._changed.notify_all()
                 raise
-            # Its ids, held now, keep out whoever its place in the queue kept out: no one to wake.
-            self._waiting[:] = [w for w in self._waiting if w is not ids]
+            finally:
+                self._waiting[:] = [w for w in self._waiting if w is not ids]
             self._held |= ids
         try:
             yield
