@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -115,3 +117,22 @@ def test_discover_takes_cancellable_in_progress_tasks_first() -> None:
             refusing = session.pool.refusing
             assert len(refusing) == 2 and set(discovered[-2:]) == refusing
             assert session.pool.take_in_progress() not in refusing
+
+
+def test_a_run_freezes_what_it_loaded_while_it_sends_and_gives_it_back(server: ReferenceServer,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Freezing spares Hypothesis' per-thread gc.collect() a walk over every loaded module; it must
+    # come after collection (the suite's modules are loaded) and be undone when the run ends.
+    seen: list[tuple[bool, int]] = []
+    real_freeze = gc.freeze
+
+    def freeze() -> None:
+        seen.append(("conformance.suite.test_schema" in sys.modules, len(server.request_log)))
+        real_freeze()
+
+    monkeypatch.setattr(gc, "freeze", freeze)
+    result = run(server, profile=Profile.SCHEMA, max_examples=5)
+
+    assert result.conformant
+    assert seen == [(True, seen[0][1])] and seen[0][1] < result.requests_sent
+    assert gc.get_freeze_count() == 0
