@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,18 @@ def test_a_run_freezes_what_it_loaded_while_it_sends_and_gives_it_back(server: R
     assert result.conformant
     assert seen == [(True, seen[0][1])] and seen[0][1] < result.requests_sent
     assert gc.get_freeze_count() == 0
+
+
+def test_a_run_ignores_the_conftest_files_where_it_is_started(server: ReferenceServer, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite is collected by package name, so pytest would otherwise load ./conftest.py and
+    # ./test*/conftest.py of the user's working directory into the run.
+    broken = "raise RuntimeError('a project conftest must not be loaded')\n"
+    (tmp_path / "conftest.py").write_text(broken)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "conftest.py").write_text(broken)
+    monkeypatch.chdir(tmp_path)
+
+    result = run(server, profile=Profile.SCHEMA, max_examples=5)
+
+    assert result.conformant

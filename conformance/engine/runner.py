@@ -65,6 +65,10 @@ def pytest_args(extra: list[str] | None = None) -> list[str]:
         "--disable-plugin-autoload",
         # The suite reports through its recorder, not pytest's assertion introspection.
         "--assert=plain",
+        # Without a path to collect, pytest would load conftest.py files from the directory the
+        # user runs in (and its test*/ subdirectories): a project's fixtures and hooks have no
+        # business in a conformance run, and one that fails to import would end it.
+        "--noconftest",
         "--rootdir",
         str(suite_dir),
         "-c",
