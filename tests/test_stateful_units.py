@@ -4,6 +4,7 @@ defect only the machine (or a given rule) catches. Every clock is injected."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -190,6 +191,38 @@ def test_a_repeat_200_of_a_pending_cancel_holds_and_changes_nothing() -> None:
     m._cancel("t")
     assert m.passes["held"] == 1 and m.model["t"] == PENDING_CANCEL
     assert m.cancelled_at == {} and m.last_cancelled is None and m.session.cancels.touched == {}
+
+
+def test_a_third_identical_step_in_a_row_is_not_sent() -> None:
+    target = ScriptedTarget({"a": "IN_PROGRESS", "s": "SUCCESSFUL", "f": "FAILED"})
+    m = Machine(target, {"s": "SUCCESSFUL", "f": "FAILED", "u": UNKNOWN})
+    m.sync()
+    for _ in range(4):
+        m.cancel_not_cancellable(Draw(0))  # s, four times
+    assert target.deletes("s") == 2 and m.ran["cancel_not_cancellable"] == 2
+    assert m.ran[stateful.SKIPPED] == 2 and m.passes["held"] == 2
+    m.cancel_not_cancellable(Draw(1))  # another task breaks the run of repeats
+    m.cancel_not_cancellable(Draw(0))
+    assert target.deletes("f") == 1 and target.deletes("s") == 3
+    for _ in range(3):
+        m.cancel_unknown(Draw(0))
+    assert target.deletes("u") == 2 and m.ran["cancel_unknown"] == 2 and m.ran[stateful.SKIPPED] == 3
+
+
+def test_a_repeat_is_identical_only_with_the_same_method_task_and_model_state() -> None:
+    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS"})
+    m = Machine(target, {})
+    m.sync()
+    m.read_task(Draw(0))
+    m.read_task(Draw(0))
+    m.cancel_in_progress(Draw(0))  # a DELETE of the task read twice: not a repeat
+    m.read_task(Draw(0))  # a GET again, but the model holds a pending cancel: it then reads CANCELLED
+    m.read_task(Draw(0))  # the model holds CANCELLED now
+    m.read_task(Draw(0))
+    assert target.deletes("a") == 1 and m.ran["read_task"] == 5 and m.ran[stateful.SKIPPED] == 0
+    m.read_task(Draw(0))  # the third identical GET in a row
+    assert m.ran["read_task"] == 5 and m.ran[stateful.SKIPPED] == 1
+    assert [step for step in m.steps if step.startswith("GET a")] == ["GET a=IN_PROGRESS"] * 2 + ["GET a=CANCELLED"] * 3
 
 
 def test_an_unknown_id_answered_404_holds_untracked() -> None:
@@ -440,7 +473,11 @@ def test_a_faithful_server_passes_with_every_rule_run(servers: Callable[..., Ref
     assert set(session.stateful_rules) == set(stateful.RULES)
     assert all(count > 0 for count in session.stateful_rules.values())
     rules = ", ".join(f"{name} ×{session.stateful_rules[name]}" for name in stateful.RULES)
-    assert got.reason == f"{got.evaluations} evaluations; rules ran: {rules}"
+    # Hypothesis' first example is its simplest: the same refused cancel, step after step.
+    skipped = re.fullmatch(rf"{got.evaluations} evaluations; rules ran: {rules}; (\d+) identical repeats not sent "
+                           r"\(a third identical step in a row\)", got.reason)
+    assert skipped is not None, got.reason
+    assert int(skipped.group(1)) >= 10
     assert got.evaluations > sum(session.stateful_rules.values())  # each bystander read counts too
 
 
