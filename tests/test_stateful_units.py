@@ -452,6 +452,29 @@ def test_teardown_waits_for_pending_cancels_to_settle() -> None:
     assert evidence(m.session, RID)[0].request.method == "GET"  # type: ignore[union-attr]
 
 
+def test_teardown_reads_settled_tasks_and_awaits_pending_cancels_in_one_round_trip(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS", "s": "SUCCESSFUL"})
+    m = Machine(target, {"s": "SUCCESSFUL"})
+    m.sync()
+    m.model["a"] = PENDING_CANCEL
+    m.cancelled_at["a"] = 0.0
+    target.tasks["a"] = "CANCELLED"
+    m.ran.update(cancel_not_cancellable=1)
+    batches: list[list[str]] = []
+    side_by_side = m.session.side_by_side
+
+    def recorded(items: Any, work: Any) -> Any:
+        batches.append(list(items))
+        return side_by_side(batches[-1], work)
+
+    monkeypatch.setattr(m.session, "side_by_side", recorded)
+    m.teardown()
+    assert batches == [["s", "b", "a"]]
+    assert m.model == {"s": "SUCCESSFUL", "a": "CANCELLED", "b": "IN_PROGRESS"}
+    assert m.passes["held"] == 3 and outcome(m.session, RID) is not FAIL
+
+
 def test_teardown_after_a_failure_reads_nothing_more() -> None:
     target = ScriptedTarget({"a": "IN_PROGRESS", "s": "SUCCESSFUL"}, on_delete=lambda t, i: 200)
     m = Machine(target, {"s": "SUCCESSFUL"})

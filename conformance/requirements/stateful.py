@@ -271,23 +271,33 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             if not can_read or session.recorder.failures_for([RID]):
                 return
             # Every example ends by reading each settled task against the model, so the read rule
-            # is judged in every example, not only when the random draws happen to pick it.
+            # is judged in every example, not only when the random draws happen to pick it, and
+            # by waiting for each pending cancel to settle.
             settled = [task_id for task_id in self.model if self.model[task_id] != PENDING_CANCEL]
+            pending = [task_id for task_id in self.cancelled_at if self.model[task_id] == PENDING_CANCEL]
             ran["read_task"] += len(settled)
-            # Reads of different tasks change nothing: they go out side by side.
-            session.side_by_side(settled, lambda task_id: self._read(task_id, "final read"))
-            for task_id, at in self.cancelled_at.items():
-                if self.model[task_id] != PENDING_CANCEL:
-                    continue
-                settling = await_cancelled(session, task_id, f"{RID}: wait for a pending cancel", since=at)
+            # The steps that led here, taken before the reads below add theirs in no fixed order.
+            trail = " -> ".join(self.steps[-HISTORY:])
+
+            def settle(task_id: str) -> None:
+                settling = await_cancelled(session, task_id, f"{RID}: wait for a pending cancel",
+                                           since=self.cancelled_at[task_id])
                 if settling.settled:
                     self.model[task_id] = CANCELLED
                     self._held()
                 else:
-                    trail = " -> ".join(self.steps[-HISTORY:])
                     violation = settle_violation(settling, session.settle_timeout)
                     session.recorder.record(RID, [Violation(f"{violation} (steps: {trail})")],
                                             settling.final.exchange)
+
+            def finish(task_id: str) -> None:
+                if task_id in pending:
+                    settle(task_id)
+                else:
+                    self._read(task_id, "final read")
+
+            # Reads and waits on different tasks change nothing: they all go out side by side.
+            session.side_by_side([*settled, *pending], finish)
 
     return CancelModel
 
