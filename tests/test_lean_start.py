@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
 import click
 
-from conformance.cli import cli
+from conformance.cli import cli, main
 from conformance.cli.group import COMMAND_MODULES
 
 HEAVY = ("hypothesis", "pytest", "jsonschema", "schemathesis", "conformance.requirements", "conformance.cli.run")
@@ -38,3 +39,27 @@ def test_every_command_is_found_under_its_name() -> None:
         command = cli.get_command(context, name)
         assert command is not None and command.name == name, name
     assert cli.get_command(context, "no-such-command") is None
+
+
+EXIT_PROBE = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+from conformance.cli import main
+main()
+"""
+
+
+def test_the_process_entry_point_freezes_the_heap_before_the_interpreter_exits() -> None:
+    # The interpreter's final collections then skip what the run loaded (a lean end, not only start).
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE, "--version"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "frozen at exit: True"
+
+
+def test_an_in_process_call_leaves_the_collector_alone() -> None:
+    try:
+        main(["--version"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert gc.get_freeze_count() == 0
