@@ -1,6 +1,7 @@
 """A small, self-contained mutation tester for the modules that decide verdicts.
 
-    python -m benchmarks.mutation [--sample N] [--seed S] [--modules PATH[,PATH]] [--timeout S] [--list]
+    python -m benchmarks.mutation [--sample N] [--seed S] [--modules PATH[,PATH]] [--lines A-B[,C-D]]
+                                  [--timeout S] [--list]
 
 Each mutant is one small AST change to one module (a flipped comparison, a negated condition,
 `and` <-> `or`, an integer constant off by one, a removed call statement, `Outcome.PASS` <->
@@ -19,6 +20,7 @@ import argparse
 import ast
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -287,8 +289,10 @@ def baseline_problems(copy: Path, modules: Sequence[str], timeout: float) -> lis
     return problems
 
 
-def choose(modules: Sequence[str], sample: int | None, seed: int) -> list[Mutant]:
-    everything = [m for module in modules for m in mutants_of(module)]
+def choose(modules: Sequence[str], sample: int | None, seed: int,
+           lines: Sequence[range] | None = None) -> list[Mutant]:
+    everything = [m for module in modules for m in mutants_of(module)
+                  if lines is None or any(m.line in span for span in lines)]
     if sample is None or sample >= len(everything):
         return everything
     return sorted(random.Random(seed).sample(everything, sample), key=lambda m: (m.module, m.index))
@@ -313,19 +317,35 @@ def _modules(value: str) -> list[str]:
     return chosen
 
 
+def _lines(value: str) -> list[range]:
+    spans = []
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        first, last = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (1, 0)
+        if last < first:
+            raise argparse.ArgumentTypeError(f"not a line or range of lines: {part!r}")
+        spans.append(range(first, last + 1))
+    if not spans:
+        raise argparse.ArgumentTypeError("no lines given")
+    return spans
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mutation", description=__doc__.split("\n")[0])
     parser.add_argument("--sample", type=int, default=None, metavar="N", help="test N random mutants [default: all]")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample [default: 0]")
     parser.add_argument("--modules", type=_modules, default=list(MODULES), metavar="PATH[,PATH]",
                         help="modules to mutate, relative to the repository root [default: the verdict modules]")
+    parser.add_argument("--lines", type=_lines, default=None, metavar="A-B[,C-D]",
+                        help="only the mutation sites on these lines of the chosen modules (what a change "
+                             "touched) [default: every line]")
     parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
                         help="seconds per mutant's tests; a timeout counts as killed [default: 120]")
     parser.add_argument("--list", action="store_true", help="list the chosen mutants, run nothing")
     args = parser.parse_args(argv)
     if args.sample is not None and args.sample < 1:
         parser.error("--sample must be at least 1")
-    mutants = choose(args.modules, args.sample, args.seed)
+    mutants = choose(args.modules, args.sample, args.seed, args.lines)
     if args.list:
         for mutant in mutants:
             print(mutant)
