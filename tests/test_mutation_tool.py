@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from benchmarks import mutation
@@ -24,3 +28,11 @@ def test_lines_that_are_no_range_are_a_usage_error(value: str, capsys: pytest.Ca
         mutation.main(["--list", "--modules", MODULE, "--lines", value])
     assert exc.value.code == 2
     assert "--lines" in capsys.readouterr().err
+
+
+def test_the_tests_run_without_entry_point_plugins_as_the_tool_runs_them() -> None:
+    # The tool disables plugin autoload (no pytest-xdist): tests/conftest.py must load without it.
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_outcome.py"],
+                          cwd=mutation.ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
