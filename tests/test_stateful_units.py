@@ -24,7 +24,7 @@ from scenario_harness import (
 )
 
 from conformance.model import Outcome
-from conformance.requirements import get, stateful
+from conformance.requirements import get, scenarios, stateful
 from conformance.requirements.scenarios import NO_IN_PROGRESS
 from conformance.requirements.stateful import PENDING_CANCEL, UNKNOWN, expected_cancel_status, read_matches
 
@@ -588,6 +588,20 @@ def test_a_404_to_the_first_read_is_no_reason_to_stop_reading() -> None:
     stateful.run_model(session)
     assert outcome(session, RID) is FAIL
     assert target.gets("s") > 1  # the probe, then the model's own reads
+
+
+def test_the_get_probe_is_skipped_once_a_read_showed_that_the_target_offers_get() -> None:
+    def reads_of_the_first_fixed_task(read_before: str | None) -> int:
+        target = ScriptedTarget({"s": "SUCCESSFUL", "a": "IN_PROGRESS", "b": "IN_PROGRESS"})
+        session = scripted_session(target, seed=2)
+        if read_before is not None:
+            scenarios.read(session, read_before, "an earlier scenario's read")
+        stateful.run_model(session)
+        return target.gets("s")
+
+    probed = reads_of_the_first_fixed_task(None)
+    assert reads_of_the_first_fixed_task("a") == probed - 1
+    assert reads_of_the_first_fixed_task("no-such-task") == probed  # a 404 shows nothing
 
 
 @pytest.mark.parametrize(("defect", "statuses", "expected"), [

@@ -89,6 +89,8 @@ class SuiteSession:
     cancels: CancelLedger = field(default_factory=CancelLedger)
     # BEH-STATEFUL: how often each rule of the state machine ran.
     stateful_rules: dict[str, int] = field(default_factory=dict)
+    # Set once a GET /v1/tasks/{id} answered 200 with a task status: the target offers GET.
+    reads_tasks: bool = False
     # Ids the schema suite sent per corpus class (and near-miss kind), for the coverage report.
     id_classes: dict[str, int] = field(default_factory=dict)
     # Refusable tasks in a read-cancel-read sequence right now (the schema phase and the

@@ -113,6 +113,8 @@ def read(session: SuiteSession, task_id: str, purpose: str) -> Reading:
             flag = body.get("isCancellable")
             cancellable = flag if isinstance(flag, bool) else None
     reading = Reading(exchange, status, response.status if response is not None else None, cancellable)
+    if status is not None:
+        session.reads_tasks = True
     session.cancels.event(task_id, session.clock(), f"GET {reading.describe()}")
     return reading
 
