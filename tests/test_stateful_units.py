@@ -136,16 +136,6 @@ def test_an_example_gives_back_the_tasks_it_took_and_never_cancelled() -> None:
     assert [pool.take_in_progress(), pool.take_in_progress()] == ["b", None]
 
 
-def test_a_task_sent_a_cancel_is_never_given_back_even_if_it_still_reads_in_progress() -> None:
-    target = ScriptedTarget({"a": "IN_PROGRESS", "s": "SUCCESSFUL"}, on_delete=lambda t, i: 500)
-    m = Machine(target, {"s": "SUCCESSFUL"})
-    m.sync()
-    m.cancel_in_progress(Draw(0))
-    assert m.model["a"] == "IN_PROGRESS" and outcome(m.session, RID) is FAIL
-    m.teardown()
-    assert m.session.pool.take_in_progress() is None
-
-
 def test_sync_without_get_keeps_the_given_statuses() -> None:
     target = ScriptedTarget({"a": "IN_PROGRESS", "s": "FAILED"})
     m = Machine(target, {"s": "SUCCESSFUL"}, can_read=False)
