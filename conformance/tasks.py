@@ -144,11 +144,6 @@ class TaskPool:
                     return task_id
         return None
 
-    def give_back(self, task_id: str) -> None:
-        """An IN_PROGRESS task taken but never sent a cancel: the next taker may have it."""
-        with self._lock:
-            self._taken.discard(task_id)
-
     def cancellable_allowed(self, task_id: str) -> bool:
         if task_id in self.given.get(CANCELLABLE, []):
             return True

@@ -122,14 +122,6 @@ def test_take_in_progress_only_given_ids_each_once() -> None:
     assert not pool.cancellable_allowed("d1") and not pool.cancellable_allowed("f1")
 
 
-def test_a_task_given_back_is_handed_out_once_more() -> None:
-    pool = TaskPool.from_mapping({"IN_PROGRESS": ["p1", "p2"]})
-    assert [pool.take_in_progress(), pool.take_in_progress(), pool.take_in_progress()] == ["p1", "p2", None]
-    pool.give_back("p2")
-    pool.give_back("never-taken")
-    assert [pool.take_in_progress(), pool.take_in_progress()] == ["p2", None]
-
-
 def test_discovered_in_progress_only_when_allowed() -> None:
     pool = TaskPool.from_mapping({"IN_PROGRESS": ["p1"]})
     pool.discovered = {"IN_PROGRESS": ["d1", "p1"]}

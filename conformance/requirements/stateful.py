@@ -107,7 +107,6 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             self.last_cancelled: str | None = None
             self.last_step: tuple[str, str, str] | None = None
             self.repeats = 0
-            self.deleted: set[str] = set()
 
         @initialize()
         def sync(self) -> None:
@@ -156,7 +155,6 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
                 self._resync(task_id)
 
         def _cancel(self, task_id: str) -> None:
-            self.deleted.add(task_id)
             expected_state = self.model[task_id]
             expected = expected_cancel_status(expected_state)
             exchange = cancel(session, task_id, f"{RID}: cancel ({expected_state} in the model)")
@@ -259,12 +257,6 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
                     self._read(task_id, "pending cancel past the settle window")
 
         def teardown(self) -> None:
-            # Hypothesis may end an example before it cancelled what it took (it sometimes ends one
-            # at its first step): such a task is as good as fresh, and a user's handed-over task
-            # should serve the next example rather than go unused.
-            for task_id in self.in_progress:
-                if task_id not in self.deleted and self.model[task_id] == CANCELLABLE:
-                    session.pool.give_back(task_id)
             # Random draws may leave a rule unexercised (the first example is Hypothesis' simplest):
             # each kind of cancel the model knows is then made once, deterministically, so the
             # verdict never hangs on a draw.
