@@ -321,10 +321,9 @@ def _lines(value: str) -> list[range]:
     spans = []
     for part in (p.strip() for p in value.split(",") if p.strip()):
         match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        first, last = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (1, 0)
-        if last < first:
+        if match is None or int(match.group(2) or match.group(1)) < int(match.group(1)):
             raise argparse.ArgumentTypeError(f"not a line or range of lines: {part!r}")
-        spans.append(range(first, last + 1))
+        spans.append(range(int(match.group(1)), int(match.group(2) or match.group(1)) + 1))
     if not spans:
         raise argparse.ArgumentTypeError("no lines given")
     return spans

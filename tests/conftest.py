@@ -23,7 +23,8 @@ VENDOR_DOCUMENT = SHARED / "vendor" / "vcf-api-9.0.2.0.json"
 TEST_PASSWORD = "suite-test-password-0451"
 
 
-def workers_for(cpus: int) -> int:
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded (-p no:xdist)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """Workers for `-n auto`: one more than the CPUs.
 
     A good part of these tests' time is spent waiting, not computing: settle windows, timeouts,
@@ -31,14 +32,10 @@ def workers_for(cpus: int) -> int:
     of the time or less; a third worker fills that (the whole suite: 623 s with two workers, 488 s
     with three, on the 2-CPU CI machine). No test depends on how busy the machine is.
     """
-    return cpus + 1
-
-
-@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded (-p no:xdist)
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # the user's override: pytest-xdist's own hook reads it
-    return workers_for(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus + 1
 
 
 def free_port() -> int:
