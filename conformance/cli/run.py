@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from conformance.cli.group import EXIT_CODES, cli, connection_options
-from conformance.cli.progress import progress
 from conformance.config.from_click import build_options
-from conformance.engine.runner import build_result, execute
-from conformance.engine.session import SuiteSession, open_session
+from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.signals import interrupts_as_exceptions
 from conformance.errors import Interrupted, SddcError, TargetError, UsageError
 from conformance.files import default_report_dir, discard_report_dir, missing_directories, prepare_report_dir
 from conformance.options import DEFAULT_CONCURRENCY, RunOptions
 from conformance.outcome import ExitCode, RunResult
-from conformance.report import write_reports
-from conformance.report.console import print_summary
 from conformance.text import clean_line, public_url
+
+if TYPE_CHECKING:
+    from conformance.engine.session import SuiteSession
+
+# The engine's runner and session (pytest, Hypothesis, Schemathesis: about a second of imports)
+# and the reports load inside the command, after the embedded server has been started: it gets
+# ready on another core meanwhile.
 
 
 def _echo_err(text: str) -> None:
@@ -32,6 +35,8 @@ def _echo_err(text: str) -> None:
 
 
 def _write(run: RunResult, directory: Path) -> bool:
+    from conformance.report import write_reports
+
     try:
         write_reports(run, directory)
         return True
@@ -42,6 +47,8 @@ def _write(run: RunResult, directory: Path) -> bool:
 
 def _stopped(session: SuiteSession, report_dir: Path, reason: str) -> bool:
     """Keep what the run saw before it stopped: reports that say NO VERDICT and why."""
+    from conformance.engine.runner import build_result
+
     return _write(build_result(session, stopped=reason), report_dir)
 
 
@@ -59,14 +66,26 @@ def run_command(**params: Any) -> int:
     except SddcError as exc:
         _echo_err(f"sddc-conformance: error: {clean_line(str(exc))}")
         return int(exc.exit_code)
-    code = _run(options, report_dir, quiet)
+    embedded = None
+    try:
+        if options.base_url is None and not options.dry_run:
+            embedded = EmbeddedServer(options.defects, options.reference_settle_seconds)
+        code = _run(options, report_dir, quiet, embedded)
+    finally:
+        if embedded is not None:
+            embedded.stop()
     if code == ExitCode.USAGE_ERROR and report_dir is not None:
         # A usage error found later (a bad --defect, stale task ids) leaves no empty report directory.
         discard_report_dir(made)
     return code
 
 
-def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
+def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: EmbeddedServer | None) -> int:
+    from conformance.cli.progress import progress
+    from conformance.engine.runner import execute
+    from conformance.engine.session import open_session
+    from conformance.report.console import print_summary
+
     if options.verify is False:
         _echo_err("sddc-conformance: warning: --insecure: the target's TLS certificate is not verified")
     session: SuiteSession | None = None
@@ -82,7 +101,8 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool) -> int:
         keep(stopped_session, f"target: {clean_line(str(exc))}")
 
     try:
-        with interrupts_as_exceptions(), open_session(options, on_stopped=before_start) as session:
+        with interrupts_as_exceptions(), open_session(options, on_stopped=before_start,
+                                                           embedded=embedded) as session:
             if options.dry_run or report_dir is None:
                 from conformance.engine.plan import print_plan
 

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from conformance.bodies import ensure_recursion_headroom
 from conformance.contract import run_contract
+from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.fanout import fan_out
 from conformance.engine.lanes import ScenarioLane, TaskHolds
 from conformance.engine.recorder import Recorder
@@ -52,6 +53,12 @@ R = TypeVar("R")
 STALE_IDS_SHOWN = 5
 
 
+class Provisioner(Protocol):
+    """Creates tasks on the target: the embedded reference server, in this process or a child."""
+
+    def create_tasks(self, status: str, count: int = 1) -> list[str]: ...
+
+
 @dataclass
 class SuiteSession:
     options: RunOptions
@@ -76,7 +83,7 @@ class SuiteSession:
     # What the target says about itself (GET /v1/sddc-managers), for the reports.
     product: dict[str, str] | None = None
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
-    provision: Any = None
+    provision: Provisioner | None = None
     # The cancel operation's contract (--spec, else the shipped fragment): what every check reads.
     contract: Fragment = field(default_factory=load_fragment)
     _token_probes: int = 0
@@ -175,7 +182,8 @@ class SuiteSession:
 
 @contextmanager
 def open_session(options: RunOptions,
-                 on_stopped: Callable[[SuiteSession, NoVerdict], None] | None = None) -> Iterator[SuiteSession]:
+                 on_stopped: Callable[[SuiteSession, NoVerdict], None] | None = None,
+                 embedded: EmbeddedServer | None = None) -> Iterator[SuiteSession]:
     """Start the embedded server when no target is given, log in, preflight, build the task pool.
 
     `on_stopped` sees the session when the target cannot be judged before the run starts (a
@@ -187,9 +195,16 @@ def open_session(options: RunOptions,
     # Read once, before any server starts or request goes out: a bad document ends the run with
     # one line (ContractError, exit 2) and nothing sent.
     contract = run_contract(options.spec)
-    server = None
+    server: Any = None
     try:
-        if options.base_url is None:
+        if options.base_url is None and embedded is not None:
+            server = embedded.ready()
+            base_url = server.base_url
+            username: str | None = server.state["username"]
+            password: str | None = server.state["password"]
+            token = None
+            tasks = {s: list(ids) for s, ids in server.state["tasks"].items()}
+        elif options.base_url is None:
             from conformance.reference import ReferenceConfig, ReferenceServer
 
             try:
@@ -200,8 +215,8 @@ def open_session(options: RunOptions,
                 raise OptionsError(f"--defect: {exc}") from None
             server = ReferenceServer(config).start()
             base_url = server.base_url
-            username: str | None = server.config.username
-            password: str | None = server.config.password
+            username = server.config.username
+            password = server.config.password
             token = None
             tasks = {s: list(ids) for s, ids in server.state_document()["tasks"].items()}
         else:
@@ -271,7 +286,8 @@ def open_session(options: RunOptions,
             session.end_background()
             target.close()
     finally:
-        if server is not None:
+        # An embedded server handed in is its giver's to stop.
+        if server is not None and server is not embedded:
             server.stop()
 
 

@@ -1,0 +1,135 @@
+"""`sddc-conformance run` without a target: the embedded reference server in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conformance.cli import main
+from conformance.engine import embedded as embedded_module
+from conformance.engine.embedded import EmbeddedServer
+from conformance.errors import OptionsError, SuiteCrashed
+
+
+def _token(base_url: str, state: dict[str, object]) -> str:
+    answer = requests.post(f"{base_url}/v1/tokens", json={"username": state["username"],
+                                                         "password": state["password"]}, timeout=10)
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["accessToken"])
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A child of this process lingers as a zombie until reaped: that counts as gone.
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def test_it_serves_the_reference_api_and_creates_tasks_on_request() -> None:
+    server = EmbeddedServer().ready()
+    try:
+        state = server.state
+        assert server.base_url.startswith("http://127.0.0.1:")
+        assert state["tasks"]["IN_PROGRESS"], state
+        headers = {"Authorization": f"Bearer {_token(server.base_url, state)}"}
+        created = server.create_tasks("IN_PROGRESS", 2)
+        assert len(set(created)) == 2 and not set(created) & set(state["tasks"]["IN_PROGRESS"])
+        for task_id in created:
+            read = requests.get(f"{server.base_url}/v1/tasks/{task_id}", headers=headers, timeout=10)
+            assert read.status_code == 200 and read.json()["status"] == "IN_PROGRESS"
+    finally:
+        server.stop()
+    assert server._process.poll() is not None
+
+
+def test_its_configuration_reaches_the_child() -> None:
+    # A defect switched on in the parent is the child's server's behaviour.
+    server = EmbeddedServer(["cancel-finished-task"]).ready()
+    try:
+        headers = {"Authorization": f"Bearer {_token(server.base_url, server.state)}"}
+        finished = server.state["tasks"]["SUCCESSFUL"][0]
+        answer = requests.delete(f"{server.base_url}/v1/tasks/{finished}", headers=headers, timeout=10)
+        assert answer.status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_refused_defect_is_the_users_mistake() -> None:
+    server = EmbeddedServer(["no-such-defect"])
+    with pytest.raises(OptionsError, match=r"^--defect: .*no-such-defect"):
+        server.ready()
+    assert server._process.poll() is not None
+
+
+def test_a_child_that_dies_is_one_line_with_its_last_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same handle around a child that fails before answering.
+    script = "import sys; sys.stderr.write('Traceback ...\\nRuntimeError: port\\x1b[31m taken\\n'); sys.exit(3)"
+    popen = subprocess.Popen
+    monkeypatch.setattr(embedded_module.subprocess, "Popen",
+                        lambda args, **kw: popen([sys.executable, "-c", script], **kw))
+    server = EmbeddedServer()
+    with pytest.raises(SuiteCrashed) as caught:
+        server.ready()
+    # Its traceback stays in a file; only the cleaned last line is said.
+    assert str(caught.value) == "the embedded reference server stopped: RuntimeError: port taken"
+    server.stop()
+
+
+ORPHAN = """
+import os, sys
+from conformance.engine.embedded import EmbeddedServer
+server = EmbeddedServer().ready()
+print(server._process.pid, flush=True)
+os._exit(0)
+"""
+
+
+def test_the_child_ends_when_its_parent_dies_without_stopping_it() -> None:
+    # kill -9, a crash: the parent's end closes the pipe, and that alone ends the server.
+    done = subprocess.run([sys.executable, "-c", ORPHAN], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[0])
+    assert _gone(pid)
+
+
+def test_a_run_without_a_target_serves_from_a_child_and_stops_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[EmbeddedServer] = []
+    original = EmbeddedServer.__init__
+
+    def spy(self: EmbeddedServer, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(self)
+
+    monkeypatch.setattr(EmbeddedServer, "__init__", spy)
+    with pytest.raises(SystemExit) as ended:
+        main(["run", "--quiet", "--profile", "behavior", "--seed", "3", "--report-dir", str(tmp_path / "r")])
+    assert ended.value.code == 0
+    assert len(started) == 1 and started[0]._process.poll() is not None
+    findings = json.loads((tmp_path / "r" / "findings.json").read_text())
+    assert findings["verdict"] == "CONFORMANT"
+    assert findings["target"]["embedded"] is True
+
+
+def test_a_dry_run_starts_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(EmbeddedServer, "__init__", lambda *a, **k: pytest.fail("a server was started"))
+    with pytest.raises(SystemExit) as ended:
+        main(["run", "--dry-run"])
+    assert ended.value.code == 0
