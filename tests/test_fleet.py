@@ -61,7 +61,9 @@ def test_three_targets_one_defective_one_unreachable(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     clean = reference_server()
-    racy = reference_server("racing-cancels")
+    # A wide window: three runs share this process with their servers, and under load the
+    # concurrent cancels may arrive further apart than the default 0.05 s.
+    racy = reference_server("racing-cancels", race_window=0.5)
     monkeypatch.setenv("RACY_TOKEN", token_for(racy))
     (fleet_dir / "targets.toml").write_text(f"""
 parallel = 3
