@@ -42,6 +42,8 @@ MODULES: tuple[str, ...] = (
     "conformance/engine/generation.py",
     "conformance/engine/target.py",
     "conformance/engine/lanes.py",
+    "conformance/engine/draws.py",
+    "conformance/engine/embedded.py",
 )
 
 # Fast tests (seconds, no end-to-end runs of the whole suite) that judge each module: unit tests,
@@ -74,7 +76,9 @@ TESTS: dict[str, tuple[str, ...]] = {
                                          "test_the_run_speeds_up_again_once_the_target_stops_pushing_back",
                                          "test_answers_to_requests_already_in_flight_slow_the_run_down_once"))),
     # The corpus and near-miss unit tests of test_corpus.py (not its runs).
-    "conformance/engine/generation.py": ("tests/test_generation.py", *(f"tests/test_corpus.py::{name}" for name in (
+    "conformance/engine/generation.py": ("tests/test_generation.py",
+                                         "tests/test_draws.py::test_without_a_child_the_ids_are_drawn_in_process",
+                                         *(f"tests/test_corpus.py::{name}" for name in (
         "test_every_class_is_present", "test_every_delimiter_alone_and_embedded",
         "test_length_boundaries_count_encoded_bytes", "test_no_id_twice_on_the_wire_and_deterministic",
         "test_malformed_escapes_go_out_raw_and_are_url_hostile", "test_listed_ids_are_left_out",
@@ -84,6 +88,15 @@ TESTS: dict[str, tuple[str, ...]] = {
     "conformance/requirements/stateful.py": ("tests/test_stateful_units.py",),
     # The lane and the task holds against scripted scenarios and a scripted target.
     "conformance/engine/lanes.py": ("tests/test_lanes.py",),
+    # The helper processes and their protocol (not the whole runs that use them).
+    "conformance/engine/draws.py": tuple(f"tests/test_draws.py::{name}" for name in (
+        "test_the_child_draws_distinct_ids_fixed_by_the_seed", "test_it_draws_twice_the_ids_needed_then_says_done",
+        "test_a_child_that_dies_is_one_line_with_its_last_words", "test_an_error_it_reports_is_one_line",
+        "test_the_child_ends_when_its_parent_dies")),
+    "conformance/engine/embedded.py": tuple(f"tests/test_embedded.py::{name}" for name in (
+        "test_it_serves_the_reference_api_and_creates_tasks_on_request", "test_its_configuration_reaches_the_child",
+        "test_a_refused_defect_is_the_users_mistake", "test_a_child_that_dies_is_one_line_with_its_last_words",
+        "test_the_child_ends_when_its_parent_dies_without_stopping_it")),
 }
 
 # What the private copy needs for the tests above: the package, the tests, the fragment and the
