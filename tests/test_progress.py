@@ -91,16 +91,18 @@ def test_quiet_shows_nothing(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_run_command_wraps_execute_in_the_display(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from conformance.cli import progress as progress_module
     from conformance.cli import run as run_command
 
     entered: list[dict[str, Any]] = []
-    real = run_command.progress
+    real = progress_module.progress
 
     def spy(session: Any, **kwargs: Any) -> Any:
         entered.append(kwargs)
         return real(session, **kwargs)
 
-    monkeypatch.setattr(run_command, "progress", spy)
+    # The command imports the display when it runs (a lean start), from its module.
+    monkeypatch.setattr(progress_module, "progress", spy)
     code = run_command.run_command(report_dir=str(tmp_path), max_examples=5, seed=1, quiet=True)
     assert code == 0 and entered and entered[0]["quiet"] is True
 

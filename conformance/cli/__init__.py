@@ -15,7 +15,7 @@ import click
 
 # The command modules (run, replay, serve ...) are imported by the group when their command is
 # asked for (conformance.cli.group.COMMAND_MODULES), not here.
-from conformance.cli.group import cli, fail
+from conformance.cli.group import OWN_PROCESS, cli, fail
 from conformance.outcome import ExitCode
 
 __all__ = ["cli", "main"]
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     _hypothesis_storage()
     try:
-        cli.main(args=argv, prog_name="sddc-conformance", standalone_mode=False)
+        cli.main(args=argv, prog_name="sddc-conformance", standalone_mode=False,
+                 obj=frozenset({OWN_PROCESS}) if argv is None else frozenset())
     except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click version dependent
         click.echo(exc.format_message())
         sys.exit(ExitCode.OK)

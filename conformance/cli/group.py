@@ -15,6 +15,9 @@ from conformance.outcome import ExitCode, exit_codes_epilog
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES = exit_codes_epilog()
+# In the click context's `obj` when `main()` runs as the process's own entry point (the console
+# script, `python -m conformance`), not called in-process with an argv: see run_command.
+OWN_PROCESS = "own-process"
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:

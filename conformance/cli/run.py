@@ -6,18 +6,22 @@ code, through `ExitCode`; the engine raises errors from `conformance.errors` and
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from conformance.cli.group import EXIT_CODES, cli, connection_options
+from conformance.cli.group import EXIT_CODES, OWN_PROCESS, cli, connection_options
 from conformance.config.from_click import build_options
+from conformance.engine.draws import DrawnIds
 from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.signals import interrupts_as_exceptions
 from conformance.errors import Interrupted, SddcError, TargetError, UsageError
 from conformance.files import default_report_dir, discard_report_dir, missing_directories, prepare_report_dir
+from conformance.model import Profile
 from conformance.options import DEFAULT_CONCURRENCY, RunOptions
 from conformance.outcome import ExitCode, RunResult
 from conformance.text import clean_line, public_url
@@ -52,8 +56,14 @@ def _stopped(session: SuiteSession, report_dir: Path, reason: str) -> bool:
     return _write(build_result(session, stopped=reason), report_dir)
 
 
-def run_command(**params: Any) -> int:
-    """Run the suite once; return the documented exit code. Every error ends in one line."""
+def run_command(*, own_process: bool = False, **params: Any) -> int:
+    """Run the suite once; return the documented exit code. Every error ends in one line.
+
+    `own_process`: the run is the process's whole life (the command line's entry point), so it
+    starts helper processes that work on other cores (the embedded server, the drawing of
+    generated ids). An in-process caller (a test, a script) has the libraries they would spare it
+    loaded already: it serves and draws in its own process, as the pytest plugin does.
+    """
     quiet = bool(params.get("quiet"))
     report_dir: Path | None = None
     made: list[Path] = []
@@ -66,21 +76,30 @@ def run_command(**params: Any) -> int:
     except SddcError as exc:
         _echo_err(f"sddc-conformance: error: {clean_line(str(exc))}")
         return int(exc.exit_code)
-    embedded = None
+    # Helper processes, started before the suite loads so they get going on other cores: the
+    # embedded server, and the drawing of generated ids (which needs the seed now).
+    seed = options.seed if options.seed is not None else random.randrange(2**32)
+    options = dataclasses.replace(options, seed=seed)
+    embedded = draws = None
     try:
-        if options.base_url is None and not options.dry_run:
-            embedded = EmbeddedServer(options.defects, options.reference_settle_seconds)
-        code = _run(options, report_dir, quiet, embedded)
+        if own_process and not options.dry_run:
+            if options.base_url is None:
+                embedded = EmbeddedServer(options.defects, options.reference_settle_seconds)
+            if options.profile.includes(Profile.SCHEMA):
+                draws = DrawnIds(seed, options.max_examples, options.spec)
+        code = _run(options, report_dir, quiet, embedded, draws)
     finally:
-        if embedded is not None:
-            embedded.stop()
+        for helper in (draws, embedded):
+            if helper is not None:
+                helper.stop()
     if code == ExitCode.USAGE_ERROR and report_dir is not None:
         # A usage error found later (a bad --defect, stale task ids) leaves no empty report directory.
         discard_report_dir(made)
     return code
 
 
-def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: EmbeddedServer | None) -> int:
+def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: EmbeddedServer | None,
+         draws: DrawnIds | None) -> int:
     from conformance.cli.progress import progress
     from conformance.engine.runner import execute
     from conformance.engine.session import open_session
@@ -102,7 +121,7 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: Em
 
     try:
         with interrupts_as_exceptions(), open_session(options, on_stopped=before_start,
-                                                           embedded=embedded) as session:
+                                                           embedded=embedded, draws=draws) as session:
             if options.dry_run or report_dir is None:
                 from conformance.engine.plan import print_plan
 
@@ -240,6 +259,6 @@ def run(**kwargs: Any) -> None:
         from conformance.cli.fleet import fleet_command
 
         sys.exit(fleet_command(targets, kwargs, click.get_current_context()))
-    sys.exit(run_command(**kwargs))
+    sys.exit(run_command(**kwargs, own_process=OWN_PROCESS in (click.get_current_context().obj or ())))
 
 

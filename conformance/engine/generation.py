@@ -8,13 +8,13 @@ and with known tasks that must refuse a cancel. Generated ids never name an exis
 from __future__ import annotations
 
 import string
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
-import schemathesis
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance.spec import Fragment, load_fragment
@@ -43,6 +43,10 @@ class Probe:
 
 @cache
 def _schemathesis_operation(fragment: Fragment) -> Any:
+    # Imported here: loading Schemathesis and its OpenAPI support costs about 0.6 s, which a run
+    # that draws its ids in a child process (engine.draws) never spends in its own process.
+    import schemathesis
+
     # The base URL is never used to send: the suite's Target does that.
     config = schemathesis.Config.from_dict({"base-url": "http://127.0.0.1", "generation": {"database": "none"}})
     # The contract's normalised document, not the file: a --spec document may be a whole vendor
@@ -104,6 +108,63 @@ def probes(
         lambda pair: Probe(encode_id(pair[1]), f"known {pair[0]} task", known_status=pair[0])
     )
     return st.one_of(generated, generated, generated, pool)
+
+
+# Hypothesis' cost is per example (its engine also mutates earlier examples, which mostly re-draws
+# ids already sent): 20 ids an example cost about half the CPU of 5 for the same 150 ids.
+PROBES_PER_EXAMPLE = 20
+# Each example draws a few spare probes: a drawn id already sent this run is skipped, not re-sent.
+DRAWS_PER_EXAMPLE = 24
+# Rounds of exploration when duplicates left the count short; bounded so a tiny id space ends.
+ROUNDS = 4
+
+
+def explore(run_seed: int, total: int, take: Callable[[Probe], bool], fragment: Fragment | None = None,
+            existing_ids: Collection[str] = ()) -> int:
+    """Hypothesis' exploration: draw ids with the run's seed and offer each to `take`, which says
+    whether it counted (False: sent already, skipped); stops at `total` counted. Returns the count.
+
+    Drawing needs no answer (generation does not adapt to responses), so the same seed gives the
+    same ids whoever sends them, and whenever.
+    """
+    strategy = probes((), existing_ids, fragment)
+    count = 0
+
+    def one_round(round_seed: int, examples: int) -> None:
+        # No shrinking: every response is recorded as it comes; the verdict needs all of them, and
+        # shrinking would spend an appliance's request budget on re-sends. Probes come in batches:
+        # Hypothesis' cost per example, not per draw, is what dominates a fast target.
+        @settings(
+            max_examples=examples,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @seed(round_seed)
+        @given(batch=st.lists(strategy, min_size=DRAWS_PER_EXAMPLE, max_size=DRAWS_PER_EXAMPLE))
+        def cancel(batch: list[Probe]) -> None:
+            nonlocal count
+            in_batch = 0
+            for probe in batch:
+                if count >= total or in_batch >= PROBES_PER_EXAMPLE:
+                    return
+                if take(probe):
+                    count += 1
+                    in_batch += 1
+
+        cancel()
+
+    # Draws that repeat an id sent already leave the first round short; further rounds (each
+    # with its own seed, derived from the run's) draw again, a bounded number of times. Each
+    # round has one example more than its ids need: Hypothesis' first is its simplest, every
+    # draw the same minimal value, so at most one new id.
+    for round_number in range(ROUNDS):
+        missing = total - count
+        if missing <= 0:
+            break
+        one_round(run_seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE) + 1)
+    return count
 
 
 # -- the deterministic corpus: every id class once, before Hypothesis explores -----------------

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from conformance.bodies import ensure_recursion_headroom
 from conformance.contract import run_contract
+from conformance.engine.draws import DrawnIds
 from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.fanout import fan_out
 from conformance.engine.lanes import ScenarioLane, TaskHolds
@@ -84,6 +85,8 @@ class SuiteSession:
     product: dict[str, str] | None = None
     # Where scenarios can create fresh IN_PROGRESS tasks (the embedded reference server only).
     provision: Provisioner | None = None
+    # Generated ids a child process is drawing for this run (the command line starts it), else None.
+    draws: DrawnIds | None = None
     # The cancel operation's contract (--spec, else the shipped fragment): what every check reads.
     contract: Fragment = field(default_factory=load_fragment)
     _token_probes: int = 0
@@ -183,13 +186,17 @@ class SuiteSession:
 @contextmanager
 def open_session(options: RunOptions,
                  on_stopped: Callable[[SuiteSession, NoVerdict], None] | None = None,
-                 embedded: EmbeddedServer | None = None) -> Iterator[SuiteSession]:
+                 embedded: EmbeddedServer | None = None, draws: DrawnIds | None = None) -> Iterator[SuiteSession]:
     """Start the embedded server when no target is given, log in, preflight, build the task pool.
 
     `on_stopped` sees the session when the target cannot be judged before the run starts (a
     refused token, an unreachable host), so the caller can keep NO VERDICT reports of it.
+    `embedded` and `draws` are helper processes the caller started early (the command line);
+    they stay the caller's to stop. `draws` drew with `options.seed`, so that must be set.
     """
     options.validate()
+    if draws is not None and options.seed is None:
+        raise ValueError("ids drawn ahead need the run's seed in the options")
     # Raised once, up front: Hypothesis warns when a test changes the limit while it runs.
     ensure_recursion_headroom()
     # Read once, before any server starts or request goes out: a bad document ends the run with
@@ -245,6 +252,7 @@ def open_session(options: RunOptions,
             seed=options.seed if options.seed is not None else random.randrange(2**32),
             embedded=server is not None,
             provision=server,
+            draws=draws,
             contract=contract,
             settle_timeout=(options.settle_timeout if options.settle_timeout is not None
                             else EMBEDDED_SETTLE_TIMEOUT if server is not None else DEFAULT_SETTLE_TIMEOUT),

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
 
 from conformance import requirements
 from conformance.engine import generation
@@ -33,13 +31,6 @@ from conformance.suite._lane import start_beside
 from conformance.tasks import encode_id
 
 RESPONSE_REQUIREMENTS = [r.id for r in requirements.response_checks()]
-# Hypothesis' cost is per example (its engine also mutates earlier examples, which mostly re-draws
-# ids already sent): 20 ids an example cost about half the CPU of 5 for the same 150 ids.
-PROBES_PER_EXAMPLE = 20
-# Each example draws a few spare probes: a drawn id already sent this run is skipped, not re-sent.
-DRAWS_PER_EXAMPLE = 24
-# Rounds of exploration when duplicates left the count short; bounded so a tiny id space ends.
-ROUNDS = 4
 
 pytestmark = [pytest.mark.sddc_profile("schema")]
 
@@ -206,54 +197,34 @@ def judge_near_miss(session: SuiteSession, miss: NearMiss, own_answer: int | Non
 
 def draw_generated(session: SuiteSession, sent: set[str], emit: Callable[[Probe], object]) -> list[Probe]:
     """Hypothesis' exploration: up to --max-examples ids not sent already, each passed to `emit`
-    as soon as it is drawn (the caller sends it side by side while the drawing goes on)."""
-    known = session.pool.known_ids()
-    # The known refusable tasks went out with the corpus; here only generated ids.
-    strategy = generation.probes((), known, session.contract)
+    as soon as it is drawn (the caller sends it side by side while the drawing goes on).
 
+    A command-line run drew them in a child process started before the suite loaded
+    (`session.draws`, on another core); otherwise they are drawn here, in the main thread (where
+    Hypothesis expects to run). Either way the run's seed fixes the ids.
+    """
+    known = session.pool.known_ids()
     total = session.options.max_examples
-    count = 0
-    # Drawing needs no answer (generation does not adapt to responses): the ids are drawn with
-    # the run's seed and sent side by side as they come, so the same seed gives the same set.
     drawn: list[Probe] = []
 
-    def explore(round_seed: int, examples: int) -> None:
-        # No shrinking: every response is recorded as it comes; the verdict needs all of them, and
-        # shrinking would spend an appliance's request budget on re-sends. Probes come in batches:
-        # Hypothesis' cost per example, not per draw, is what dominates a fast target.
-        @settings(
-            max_examples=examples,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @seed(round_seed)
-        @given(batch=st.lists(strategy, min_size=DRAWS_PER_EXAMPLE, max_size=DRAWS_PER_EXAMPLE))
-        def cancel(batch: list[Probe]) -> None:
-            nonlocal count
-            in_batch = 0
-            for probe in batch:
-                if count >= total or in_batch >= PROBES_PER_EXAMPLE:
-                    return
-                # Never twice in a run, never a listed task's id: a duplicate is skipped, not re-sent.
-                if probe.encoded in sent or probe.raw in known:
-                    continue
-                sent.add(probe.encoded)
-                drawn.append(probe)
-                emit(probe)
-                count += 1
-                in_batch += 1
+    def take(probe: Probe) -> bool:
+        # Never twice in a run, never a listed task's id: a duplicate is skipped, not re-sent.
+        if probe.encoded in sent or probe.raw in known:
+            return False
+        sent.add(probe.encoded)
+        drawn.append(probe)
+        emit(probe)
+        return True
 
-        cancel()
-
-    # Draws that repeat an id sent already leave the first round short; further rounds (each
-    # with its own seed, derived from the run's) draw again, a bounded number of times.
-    for round_number in range(ROUNDS):
-        missing = total - count
-        if missing <= 0:
-            break
-        explore(session.seed + round_number * 7919, -(-missing // PROBES_PER_EXAMPLE))
+    if session.draws is not None:
+        for encoded, origin in session.draws.pairs():
+            take(Probe(encoded, origin))
+            if len(drawn) >= total:
+                break
+        session.draws.stop()
+    else:
+        # The known refusable tasks went out with the corpus; here only generated ids.
+        generation.explore(session.seed, total, take, session.contract, known)
     return drawn
 
 
