@@ -42,6 +42,7 @@ MODULES: tuple[str, ...] = (
     "conformance/engine/generation.py",
     "conformance/engine/target.py",
     "conformance/engine/lanes.py",
+    "conformance/engine/helper.py",
     "conformance/engine/draws.py",
     "conformance/engine/embedded.py",
 )
@@ -88,7 +89,8 @@ TESTS: dict[str, tuple[str, ...]] = {
     "conformance/requirements/stateful.py": ("tests/test_stateful_units.py",),
     # The lane and the task holds against scripted scenarios and a scripted target.
     "conformance/engine/lanes.py": ("tests/test_lanes.py",),
-    # The helper processes and their protocol (not the whole runs that use them).
+    # The helper processes and their protocols (not the whole runs that use them).
+    "conformance/engine/helper.py": ("tests/test_helper_process.py",),
     "conformance/engine/draws.py": tuple(f"tests/test_draws.py::{name}" for name in (
         "test_the_child_draws_distinct_ids_fixed_by_the_seed", "test_it_draws_twice_the_ids_needed_then_says_done",
         "test_a_child_that_dies_is_one_line_with_its_last_words", "test_an_error_it_reports_is_one_line",

@@ -18,7 +18,7 @@ from scenario_harness import FakeClock, ScriptedTarget, new_session
 
 from conformance.cli import main
 from conformance.cli import run as run_module
-from conformance.engine import draws as draws_module
+from conformance.engine import helper as helper_module
 from conformance.engine.draws import DrawnIds
 from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.generation import Probe
@@ -59,7 +59,7 @@ def test_it_draws_twice_the_ids_needed_then_says_done() -> None:
 
 def _fake_child(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
     popen = subprocess.Popen
-    monkeypatch.setattr(draws_module.subprocess, "Popen",
+    monkeypatch.setattr(helper_module.subprocess, "Popen",
                         lambda args, **kw: popen([sys.executable, "-c", script], **kw))
 
 
@@ -86,7 +86,7 @@ ORPHAN = """
 import os
 from conformance.engine.draws import DrawnIds
 drawn = DrawnIds(1, 5000)
-print(drawn._process.pid, flush=True)
+print(drawn.process.pid, flush=True)
 os._exit(0)
 """
 
@@ -173,7 +173,7 @@ def test_a_run_that_owns_its_process_starts_both_helpers_and_ends_them(
 
         def stop(self: Any, _original: Any = original) -> None:
             _original(self)
-            stopped.append(self._process.poll())
+            stopped.append(self.process.poll())
 
         monkeypatch.setattr(cls, "stop", stop)
     code = run_module.run_command(own_process=True, report_dir=str(tmp_path / "r"), max_examples=20, seed=4,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conformance.cli import run as run_module
-from conformance.engine import embedded as embedded_module
+from conformance.engine import helper as helper_module
 from conformance.engine.embedded import EmbeddedServer
 from conformance.errors import OptionsError, SuiteCrashed
 
@@ -56,7 +56,7 @@ def test_it_serves_the_reference_api_and_creates_tasks_on_request() -> None:
             assert read.status_code == 200 and read.json()["status"] == "IN_PROGRESS"
     finally:
         server.stop()
-    assert server._process.poll() is not None
+    assert server.process.poll() is not None
 
 
 def test_its_configuration_reaches_the_child() -> None:
@@ -75,14 +75,14 @@ def test_a_refused_defect_is_the_users_mistake() -> None:
     server = EmbeddedServer(["no-such-defect"])
     with pytest.raises(OptionsError, match=r"^--defect: .*no-such-defect"):
         server.ready()
-    assert server._process.poll() is not None
+    assert server.process.poll() is not None
 
 
 def test_a_child_that_dies_is_one_line_with_its_last_words(monkeypatch: pytest.MonkeyPatch) -> None:
     # The same handle around a child that fails before answering.
     script = "import sys; sys.stderr.write('Traceback ...\\nRuntimeError: port\\x1b[31m taken\\n'); sys.exit(3)"
     popen = subprocess.Popen
-    monkeypatch.setattr(embedded_module.subprocess, "Popen",
+    monkeypatch.setattr(helper_module.subprocess, "Popen",
                         lambda args, **kw: popen([sys.executable, "-c", script], **kw))
     server = EmbeddedServer()
     with pytest.raises(SuiteCrashed) as caught:
@@ -96,7 +96,7 @@ ORPHAN = """
 import os, sys
 from conformance.engine.embedded import EmbeddedServer
 server = EmbeddedServer().ready()
-print(server._process.pid, flush=True)
+print(server.process.pid, flush=True)
 os._exit(0)
 """
 

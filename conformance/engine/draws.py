@@ -20,75 +20,41 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from conformance.engine.helper import HelperProcess
 from conformance.errors import SuiteCrashed
 from conformance.text import clean_line
-
-_STOP_TIMEOUT = 5.0
 
 
 class DrawnIds:
     """The parent's handle: start at once, read `pairs()` later, `stop()` in any case."""
 
     def __init__(self, seed: int, total: int, spec: Path | None = None) -> None:
-        # Its stderr goes to a file (closed by stop()), read only to explain an early exit.
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-        try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "conformance.engine.draws"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                text=True, encoding="utf-8",
-                # Out of reach of the terminal's Ctrl-C: the run ends it.
-                start_new_session=True,
-            )
-        except OSError as exc:
-            self._stderr.close()
-            raise SuiteCrashed(f"cannot start the process that draws generated ids: {exc}") from None
-        stdin = self._process.stdin
-        assert stdin is not None
-        # If it exited already, the missing answer says so (pairs()), with its reason.
-        with contextlib.suppress(OSError):
-            stdin.write(json.dumps({"seed": seed, "total": total, "spec": None if spec is None else str(spec)}) + "\n")
-            stdin.close()
+        self._helper = HelperProcess("conformance.engine.draws", "the process that draws generated ids")
+        self._helper.send({"seed": seed, "total": total, "spec": None if spec is None else str(spec)}, last=True)
+
+    @property
+    def process(self) -> Any:
+        return self._helper.process
 
     def pairs(self) -> Iterator[tuple[str, str]]:
         """(encoded id, origin) in drawing order, until the child has drawn all it will."""
-        stdout = self._process.stdout
-        assert stdout is not None
-        for line in stdout:
-            message = json.loads(line)
+        while (message := self._helper.receive()) is not None:
             if isinstance(message, list):
                 yield str(message[0]), str(message[1])
             elif message.get("done"):
                 return
             else:
                 raise SuiteCrashed(f"drawing generated ids failed: {clean_line(str(message.get('error')))}")
-        raise SuiteCrashed(f"the process that draws generated ids stopped: {self._last_words()}")
-
-    def _last_words(self) -> str:
-        try:
-            code = self._process.wait(_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            code = self._process.wait()
-        self._stderr.seek(0)
-        lines = [line for line in self._stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
-        return clean_line(lines[-1]) if lines else f"exit status {code}"
+        raise self._helper.stopped()
 
     def stop(self) -> None:
         """End it at once: what it would still draw is not needed."""
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
-        self._stderr.close()
+        self._helper.stop()
 
 
 def draw(request: dict[str, Any], out: IO[str]) -> None:
