@@ -94,7 +94,9 @@ TESTS: dict[str, tuple[str, ...]] = {
     "conformance/engine/draws.py": tuple(f"tests/test_draws.py::{name}" for name in (
         "test_the_child_draws_distinct_ids_fixed_by_the_seed", "test_it_draws_twice_the_ids_needed_then_says_done",
         "test_a_child_that_dies_is_one_line_with_its_last_words", "test_an_error_it_reports_is_one_line",
-        "test_the_child_ends_when_its_parent_dies")),
+        "test_the_child_ends_when_its_parent_dies", "test_the_child_sends_each_id_as_soon_as_it_is_drawn",
+        "test_a_contract_the_child_cannot_load_is_one_line",
+        "test_nothing_but_the_protocol_reaches_the_childs_stdout")),
     "conformance/engine/embedded.py": tuple(f"tests/test_embedded.py::{name}" for name in (
         "test_it_serves_the_reference_api_and_creates_tasks_on_request", "test_its_configuration_reaches_the_child",
         "test_a_refused_defect_is_the_users_mistake", "test_a_child_that_dies_is_one_line_with_its_last_words",

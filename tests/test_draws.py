@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import io
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from scenario_harness import FakeClock, ScriptedTarget, new_session
 
 from conformance.cli import main
 from conformance.cli import run as run_module
+from conformance.engine import draws as draws_module
 from conformance.engine import helper as helper_module
 from conformance.engine.draws import DrawnIds
 from conformance.engine.embedded import EmbeddedServer
@@ -34,6 +36,8 @@ def _drawn(seed: int, total: int, count: int) -> list[tuple[str, str]]:
         return list(islice(drawn.pairs(), count))
     finally:
         drawn.stop()
+        # Ended at once, not left drawing the ids nobody reads.
+        assert drawn.process.poll() is not None
 
 
 def test_the_child_draws_distinct_ids_fixed_by_the_seed() -> None:
@@ -55,6 +59,50 @@ def test_it_draws_twice_the_ids_needed_then_says_done() -> None:
         assert len(list(drawn.pairs())) == 20
     finally:
         drawn.stop()
+
+
+class Recorded(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed_at: list[int] = []
+
+    def flush(self) -> None:
+        self.flushed_at.append(len(self.getvalue().splitlines()))
+
+
+def test_the_child_sends_each_id_as_soon_as_it_is_drawn() -> None:
+    # Flushed line by line: the parent sends the first ids while the rest are being drawn.
+    out = Recorded()
+    draws_module.draw({"seed": 5, "total": 4, "spec": None}, out)
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == '{"done": true}' and len(lines) == 9
+    assert out.flushed_at == list(range(1, 9))
+
+
+def test_a_contract_the_child_cannot_load_is_one_line(tmp_path: Path) -> None:
+    # The parent loads the same contract first and says why; this is the child's side of it.
+    drawn = DrawnIds(1, 5, tmp_path / "missing.yaml")
+    with pytest.raises(SuiteCrashed, match=r"^drawing generated ids failed: .*missing\.yaml"):
+        list(drawn.pairs())
+    drawn.stop()
+
+
+NOISY = """
+import sys
+from conformance.engine import draws
+def draw(request, out):
+    print("noise from a library")
+    out.write('{"done": true}\\n')
+draws.draw = draw
+sys.exit(draws.main())
+"""
+
+
+def test_nothing_but_the_protocol_reaches_the_childs_stdout() -> None:
+    done = subprocess.run([sys.executable, "-c", NOISY], input='{"seed": 1, "total": 1, "spec": null}\n',
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, '{"done": true}\n')
+    assert "noise from a library" in done.stderr
 
 
 def _fake_child(monkeypatch: pytest.MonkeyPatch, script: str) -> None:

@@ -59,13 +59,9 @@ class DrawnIds:
 
 def draw(request: dict[str, Any], out: IO[str]) -> None:
     """The child's work: explore with the run's seed, write each distinct id as it is drawn."""
-    from conformance.bodies import ensure_recursion_headroom
     from conformance.contract import run_contract
     from conformance.engine import generation
     from conformance.errors import SddcError
-
-    # As the parent does before Hypothesis runs (it warns when a test changes the limit).
-    ensure_recursion_headroom()
 
     try:
         contract = run_contract(request.get("spec"))

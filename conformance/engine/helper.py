@@ -72,7 +72,7 @@ class HelperProcess:
             self.process.kill()
         self.process.wait()
         for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None and not pipe.closed:
-                with contextlib.suppress(OSError):  # a pipe it never read
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # a pipe it never read; closing twice is harmless
                     pipe.close()
         self._stderr.close()
