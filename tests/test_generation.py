@@ -166,3 +166,50 @@ def test_near_misses_of_two_tasks_go_out_once_each() -> None:
     misses = generation.near_misses([("FAILED", "ab1"), ("SUCCESSFUL", "ab2")], {"ab1", "ab2"})
     raws = [m.probe.raw for m in misses]
     assert "ab0" in raws and len(raws) == len(set(raws))
+
+
+# -- generation.explore: the drawing loop (rounds, examples, the per-example cap) ------------------
+
+def _numbered(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every draw a fresh id: "0", "1", ... in drawing order, so the ids show which example and
+    which round each came from (an example draws DRAWS_PER_EXAMPLE of them)."""
+    drawn: list[int] = []
+
+    def numbered(*args: Any, **kwargs: Any) -> st.SearchStrategy[generation.Probe]:
+        def next_id(_: object) -> generation.Probe:
+            drawn.append(len(drawn))
+            return generation.Probe(str(drawn[-1]), "numbered")
+
+        return st.integers().map(next_id)
+
+    monkeypatch.setattr(generation, "probes", numbered)
+    return drawn
+
+
+def test_explore_takes_at_most_a_cap_per_example_and_draws_one_spare_example(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = _numbered(monkeypatch)
+    taken: list[int] = []
+    count = generation.explore(1, 40, lambda p: taken.append(int(p.encoded)) is None)
+    per, cap = generation.DRAWS_PER_EXAMPLE, generation.PROBES_PER_EXAMPLE
+    assert count == len(taken) == 40
+    # 20 of each example's 24 draws; two examples fill 40, and the round has a third to spare.
+    assert taken == [*range(cap), *range(per, per + cap)]
+    assert len(drawn) == 3 * per
+
+
+def test_explore_fills_what_the_first_round_left_short_in_another_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    _numbered(monkeypatch)
+    per = generation.DRAWS_PER_EXAMPLE
+    # Sent already: five ids of the first example and all of the third, so the round ends one short.
+    refused = {*range(5), *range(2 * per, 3 * per)}
+    taken: list[int] = []
+
+    def take(probe: generation.Probe) -> bool:
+        if int(probe.encoded) in refused:
+            return False
+        taken.append(int(probe.encoded))
+        return True
+
+    assert generation.explore(1, 40, take) == 40
+    assert taken == [*range(5, per), *range(per, per + 20), 3 * per]
