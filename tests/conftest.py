@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +39,22 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         return None  # the user's override: pytest-xdist's own hook reads it
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return cpus + 1
+
+
+def helper_outlives_its_parent(script: str, within: float = 30.0) -> bool:
+    """Run `script`, which starts a helper process, prints its pid and dies without stopping it
+    (os._exit): whether the helper is still alive `within` seconds later."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)  # no longer this test's child: the system reaps it
+        except ProcessLookupError:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def free_port() -> int:

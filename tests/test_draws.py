@@ -5,16 +5,15 @@ from __future__ import annotations
 import dataclasses
 import gc
 import io
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import helper_outlives_its_parent
 from scenario_harness import FakeClock, ScriptedTarget, new_session
 
 from conformance.cli import main
@@ -141,17 +140,7 @@ os._exit(0)
 
 def test_the_child_ends_when_its_parent_dies() -> None:
     # Its next write meets a closed pipe: it stops drawing instead of drawing 10,000 ids for nobody.
-    done = subprocess.run([sys.executable, "-c", ORPHAN], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    pid = int(done.stdout.split()[0])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"the drawing process {pid} outlived its parent")
+    assert not helper_outlives_its_parent(ORPHAN)
 
 
 class FakeDraws:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from conftest import helper_outlives_its_parent
 
 from conformance.cli import run as run_module
 from conformance.engine import helper as helper_module
@@ -23,23 +22,6 @@ def _token(base_url: str, state: dict[str, object]) -> str:
                                                          "password": state["password"]}, timeout=10)
     assert answer.status_code in (200, 201), answer.text
     return str(answer.json()["accessToken"])
-
-
-def _gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # A child of this process lingers as a zombie until reaped: that counts as gone.
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)
-    return False
 
 
 def test_it_serves_the_reference_api_and_creates_tasks_on_request() -> None:
@@ -103,10 +85,7 @@ os._exit(0)
 
 def test_the_child_ends_when_its_parent_dies_without_stopping_it() -> None:
     # kill -9, a crash: the parent's end closes the pipe, and that alone ends the server.
-    done = subprocess.run([sys.executable, "-c", ORPHAN], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    pid = int(done.stdout.split()[0])
-    assert _gone(pid)
+    assert not helper_outlives_its_parent(ORPHAN)
 
 
 def test_a_run_that_owns_its_process_serves_from_the_child(tmp_path: Path) -> None:
