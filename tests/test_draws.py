@@ -252,3 +252,15 @@ def test_the_entry_point_owns_its_process(monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         gc.unfreeze()  # main() as the entry point froze this process's heap for its exit
     assert seen == [True, False]
+
+
+def test_a_helper_that_cannot_start_ends_the_run_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(helper_module.subprocess, "Popen", refuse)
+    code = run_module.run_command(own_process=True, report_dir=str(tmp_path / "r"), seed=1, quiet=True)
+    assert code == 4
+    assert capsys.readouterr().err == ("sddc-conformance: internal error: cannot start the embedded reference "
+                                       "server: [Errno 12] Cannot allocate memory\n")

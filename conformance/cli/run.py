@@ -29,13 +29,18 @@ from conformance.text import clean_line, public_url
 if TYPE_CHECKING:
     from conformance.engine.session import SuiteSession
 
-# The engine's runner and session (pytest, Hypothesis, Schemathesis: about a second of imports)
-# and the reports load inside the command, after the embedded server has been started: it gets
-# ready on another core meanwhile.
+# The engine's runner and session (pytest, Hypothesis: most of a second of imports) and the
+# reports load inside the command, after the helper processes have been started: they get going
+# on other cores meanwhile.
 
 
 def _echo_err(text: str) -> None:
     click.echo(text, err=True)
+
+
+def _one_line(exc: SddcError) -> str:
+    kind = "internal error" if exc.exit_code is ExitCode.INTERNAL_ERROR else "error"
+    return f"sddc-conformance: {kind}: {clean_line(str(exc))}"
 
 
 def _write(run: RunResult, directory: Path) -> bool:
@@ -82,12 +87,17 @@ def run_command(*, own_process: bool = False, **params: Any) -> int:
     options = dataclasses.replace(options, seed=seed)
     embedded = draws = None
     try:
-        if own_process and not options.dry_run:
-            if options.base_url is None:
-                embedded = EmbeddedServer(options.defects, options.reference_settle_seconds)
-            if options.profile.includes(Profile.SCHEMA):
-                draws = DrawnIds(seed, options.max_examples, options.spec)
-        code = _run(options, report_dir, quiet, embedded, draws)
+        try:
+            if own_process and not options.dry_run:
+                if options.base_url is None:
+                    embedded = EmbeddedServer(options.defects, options.reference_settle_seconds)
+                if options.profile.includes(Profile.SCHEMA):
+                    draws = DrawnIds(seed, options.max_examples, options.spec)
+        except SddcError as exc:  # a helper that cannot start (SuiteCrashed)
+            _echo_err(_one_line(exc))
+            code = int(exc.exit_code)
+        else:
+            code = _run(options, report_dir, quiet, embedded, draws)
     finally:
         for helper in (draws, embedded):
             if helper is not None:
@@ -142,14 +152,13 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: Em
                 keep(session, "interrupted")
                 raise
     except SddcError as exc:
-        kind = "internal error" if exc.exit_code is ExitCode.INTERNAL_ERROR else "error"
         where = f", reports in {kept[0]}" if kept else ""
         if isinstance(exc, Interrupted):
             _echo_err(f"sddc-conformance: interrupted: NO VERDICT{where}")
         elif isinstance(exc, TargetError):
             _echo_err(f"sddc-conformance: error: {clean_line(str(exc))}; NO VERDICT{where}")
         else:
-            _echo_err(f"sddc-conformance: {kind}: {clean_line(str(exc))}")
+            _echo_err(_one_line(exc))
         return int(exc.exit_code)
     written = _write(run, report_dir)
     if quiet:

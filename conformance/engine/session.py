@@ -199,8 +199,8 @@ def open_session(options: RunOptions,
         raise ValueError("ids drawn ahead need the run's seed in the options")
     # Raised once, up front: Hypothesis warns when a test changes the limit while it runs.
     ensure_recursion_headroom()
-    # Read once, before any server starts or request goes out: a bad document ends the run with
-    # one line (ContractError, exit 2) and nothing sent.
+    # Read once, before any request goes out: a bad document ends the run with one line
+    # (ContractError, exit 2) and nothing sent.
     contract = run_contract(options.spec)
     server: Any = None
     try:
