@@ -122,6 +122,10 @@ timeout = 1
 
 
 def test_json_targets_file_exit_1_and_embedded_targets(fleet_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A `conformance` directory where the fleet runs is not the suite: each target's process, and
+    # its helper processes, start with python -P.
+    (fleet_dir / "conformance").mkdir()
+    (fleet_dir / "conformance" / "__init__.py").write_text("raise ImportError('the shadow package ran')\n")
     (fleet_dir / "fleet.json").write_text(json.dumps([
         {"name": "mock", "profile": "behavior"},
         {"name": "mock-racy", "profile": "behavior", "defect": ["racing-cancels"]},

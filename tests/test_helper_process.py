@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.engine import helper as helper_module
+from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.helper import HelperProcess
 from conformance.errors import SuiteCrashed
 
@@ -103,3 +105,18 @@ def test_a_helper_that_cannot_start_is_one_line(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SuiteCrashed, match=r"^cannot start the helper: \[Errno 24\] Too many open files$"):
         HelperProcess("unused", "the helper")
     assert files and files[0].closed
+
+
+def test_a_package_of_the_same_name_in_the_working_directory_is_not_imported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `python -m` would put the working directory first on the path: a `conformance` directory
+    # there (anyone's) would run in place of the suite, with the user's credentials around.
+    shadow = tmp_path / "conformance"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the shadow package ran')\n")
+    monkeypatch.chdir(tmp_path)
+    server = EmbeddedServer().ready()
+    try:
+        assert server.base_url.startswith("http://127.0.0.1:")
+    finally:
+        server.stop()

@@ -191,7 +191,8 @@ def run_one(name: str, options: Mapping[str, Any], report_dir: Path, workdir: Pa
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(child_config(child_options))
     completed = subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--config", str(config)],
+        # -P: not the working directory's `conformance`, if there is one (see engine/helper.py).
+        [sys.executable, "-P", "-m", "conformance", "run", "--config", str(config)],
         env=child_environment(options, environ),
         stdin=subprocess.DEVNULL,
         capture_output=True,

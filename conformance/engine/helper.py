@@ -30,7 +30,9 @@ class HelperProcess:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", module],
+                # -P: the working directory is not put on the path, so a `conformance` directory
+                # where the user runs cannot stand in for the package (Python 3.11+).
+                [sys.executable, "-P", "-m", module],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                 text=True, encoding="utf-8", start_new_session=True,
             )
