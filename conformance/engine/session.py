@@ -204,28 +204,27 @@ def open_session(options: RunOptions,
     contract = run_contract(options.spec)
     server: Any = None
     try:
-        if options.base_url is None and embedded is not None:
-            server = embedded.ready()
-            base_url = server.base_url
-            username: str | None = server.state["username"]
-            password: str | None = server.state["password"]
-            token = None
-            tasks = {s: list(ids) for s, ids in server.state["tasks"].items()}
-        elif options.base_url is None:
-            from conformance.reference import ReferenceConfig, ReferenceServer
+        if options.base_url is None:
+            if embedded is not None:
+                server = embedded.ready()
+                state = server.state
+            else:
+                from conformance.reference import ReferenceConfig, ReferenceServer
 
-            try:
-                config = ReferenceConfig(defects=frozenset(options.defects))
-                if options.reference_settle_seconds is not None:
-                    config = dataclasses.replace(config, settle_seconds=options.reference_settle_seconds)
-            except ValueError as exc:
-                raise OptionsError(f"--defect: {exc}") from None
-            server = ReferenceServer(config).start()
-            base_url = server.base_url
-            username = server.config.username
-            password = server.config.password
+                try:
+                    config = ReferenceConfig(defects=frozenset(options.defects))
+                    if options.reference_settle_seconds is not None:
+                        config = dataclasses.replace(config, settle_seconds=options.reference_settle_seconds)
+                except ValueError as exc:
+                    raise OptionsError(f"--defect: {exc}") from None
+                server = ReferenceServer(config).start()
+                state = server.state_document()
+            # In a thread or a child process, the server describes itself in one state document.
+            base_url = str(state["base_url"])
+            username: str | None = state["username"]
+            password: str | None = state["password"]
             token = None
-            tasks = {s: list(ids) for s, ids in server.state_document()["tasks"].items()}
+            tasks = {s: list(ids) for s, ids in state["tasks"].items()}
         else:
             base_url = options.base_url
             username, password, token = options.username, options.password, options.token
