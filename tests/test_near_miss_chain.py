@@ -7,7 +7,7 @@ from typing import Any
 
 from conformance.engine.generation import NearMiss, Probe
 from conformance.model import Outcome
-from conformance.suite.test_schema import Chain, send_chain
+from conformance.suite.test_schema import Chain, chain_order, send_chain
 from tests.scenario_harness import ScriptedTarget, messages, outcome, scripted_session
 
 PASS, FAIL = Outcome.PASS, Outcome.FAIL
@@ -84,3 +84,17 @@ def test_a_case_flipped_id_with_another_answer_fails() -> None:
     assert messages(session, "BEH-UNKNOWN-404") == [
         f"case-flipped id {FLIPPED!r} of SUCCESSFUL task {TASK} answered 200; expected 404 (no task) or, as the "
         "task's own id, 409"]
+
+
+def test_chains_go_one_of_each_status_first() -> None:
+    # The end-of-run re-read waits for the first refusal in each status: with more chains than
+    # workers, no status may queue behind all of another's.
+    def known(status: str, n: int, misses: int) -> Chain:
+        return Chain(Probe(f"{status}-{n}", f"known {status} task", known_status=status),
+                     [NearMiss(Probe(f"{status}-{n}-{i}", "near-miss: prefix"), f"{status}-{n}", status, "prefix")
+                      for i in range(misses)])
+
+    chains = [known("SUCCESSFUL", 1, 2), known("SUCCESSFUL", 2, 3), known("SUCCESSFUL", 3, 1),
+              known("FAILED", 1, 1), known("PENDING", 1, 2), known("FAILED", 2, 4)]
+    assert [c.known.raw for c in chain_order(chains)] == [
+        "FAILED-2", "SUCCESSFUL-2", "PENDING-1", "SUCCESSFUL-1", "FAILED-1", "SUCCESSFUL-3"]

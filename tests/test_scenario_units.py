@@ -90,6 +90,7 @@ def test_cancel_passes_and_records_a_synchronous_settle(servers: Callable[..., R
     assert session.cancelled_by_suite == [task_id]
     assert session.cancels.observations == [(task_id, 0.0, True)]
     assert session.cancels.touched == {task_id: ("BEH-CANCEL", "CANCELLED")}
+    assert list(session.cancels.since[task_id]) == [(True, "CANCELLED")]  # cancelled by a 200
     assert session.cancels.mode() == {"mode": "synchronous", "settle_seconds": None}
 
 
@@ -621,10 +622,14 @@ def test_judge_known_refusal(status: int, after: Any, expected: list[str]) -> No
     target = ScriptedTarget({"a": "SUCCESSFUL"}, on_get=on_get)
     session = scripted_session(target)
     exchange = target._exchange("DELETE", "a", status, None, "schema")
+    session.clock.now = 7.0  # type: ignore[attr-defined]
     scenarios.judge_known_refusal(session, "SUCCESSFUL", "a", exchange)
     assert outcome(session, "BEH-NOT-CANCELLABLE") is (FAIL if expected else PASS)
     assert messages(session, "BEH-NOT-CANCELLABLE") == expected
     assert target.gets("a") == 1
+    # Re-read at the end of the run, as a refusal in SUCCESSFUL that started the re-read's clock.
+    assert session.cancels.touched == {"a": ("BEH-NOT-CANCELLABLE", "SUCCESSFUL")}
+    assert session.cancels.since == {"a": {(False, "SUCCESSFUL"): 7.0}}
 
 
 def test_judge_known_refusal_leaves_a_dropped_answer_alone() -> None:
@@ -632,6 +637,7 @@ def test_judge_known_refusal_leaves_a_dropped_answer_alone() -> None:
     session = scripted_session(target)
     scenarios.judge_known_refusal(session, "SUCCESSFUL", "a", target._exchange("DELETE", "a", None, None, "p"))
     assert result(session, "BEH-NOT-CANCELLABLE").evaluations == 0 and target.gets() == 0
+    assert session.cancels.touched == {}
 
 
 # -- unchanged --------------------------------------------------------------------------------------
@@ -1003,24 +1009,26 @@ def test_await_cancelled_with_a_stopped_clock_reads_a_bounded_number_of_times() 
 def test_ledger_tracks_the_last_toucher_and_the_timeline_of_tracked_tasks_only() -> None:
     ledger = CancelLedger()
     ledger.event("a", 1.0, "ignored: not tracked yet")
-    ledger.track("a", "BEH-CANCEL", "CANCELLED", 2.0)
+    ledger.track("a", "BEH-CANCEL", "CANCELLED", 2.0, cancelled=True)
     ledger.event("a", 2.5, "DELETE 200")
     ledger.track("a", "BEH-RECANCEL", "CANCELLED", 3.0)
     ledger.event("a", 3.25, "DELETE 409")
     assert ledger.touched == {"a": ("BEH-RECANCEL", "CANCELLED")}
-    assert ledger.touched_at == {"a": 3.0}
+    assert ledger.since == {"a": {(True, "CANCELLED"): 2.0, (False, "CANCELLED"): 3.0}}
     assert ledger.timeline("a", 2.0) == "0.50s DELETE 200, 1.25s DELETE 409"
     assert ledger.timeline("b", 0.0) == ""
 
 
-def test_the_re_read_clock_starts_when_a_requirement_first_leaves_a_task_in_a_status() -> None:
+def test_the_ledger_keeps_when_each_kind_of_touch_first_happened_to_a_task() -> None:
     ledger = CancelLedger()
-    ledger.track("a", "BEH-STATEFUL", "CANCELLED", 1.0)
-    ledger.track("a", "BEH-STATEFUL", "CANCELLED", 4.0)  # a repeat by the same owner: same clock
-    assert ledger.touched_at == {"a": 1.0}
-    ledger.track("a", "BEH-STATEFUL", "FAILED", 5.0)  # another status: the clock restarts
-    ledger.track("a", "BEH-RECANCEL", "FAILED", 6.0)  # another owner: it restarts too
-    assert ledger.touched_at == {"a": 6.0}
+    ledger.track("a", "BEH-STATEFUL", "CANCELLED", 1.0, cancelled=True)
+    ledger.track("a", "BEH-STATEFUL", "CANCELLED", 4.0, cancelled=True)  # a repeat: the first one counts
+    ledger.track("a", "BEH-RACE", "CANCELLED", 4.5, cancelled=True)  # whoever sent it
+    assert ledger.since == {"a": {(True, "CANCELLED"): 1.0}}
+    ledger.track("a", "BEH-STATEFUL", "CANCELLED", 5.0)  # a refusal is another kind
+    ledger.track("a", "BEH-RECANCEL", "FAILED", 6.0)  # and so is another status
+    assert ledger.since == {"a": {(True, "CANCELLED"): 1.0, (False, "CANCELLED"): 5.0, (False, "FAILED"): 6.0}}
+    assert ledger.touched == {"a": ("BEH-RECANCEL", "FAILED")}
 
 
 def test_ledger_mode() -> None:
@@ -1087,46 +1095,75 @@ def test_reconcile_waits_only_for_what_is_left_of_the_delay() -> None:
     assert result(late, "BEH-NOT-CANCELLABLE").evaluations == 0
 
 
-def test_reconcile_waits_for_the_earliest_task_of_each_kind_of_touch_only() -> None:
-    # Two tasks one requirement's refusals left as they were: the first is old enough, so the
-    # second (touched a moment ago) is read at once too; no sleep at the end of the run for it.
+@pytest.mark.parametrize(("early", "late"), [
+    # Two refusals in one status (which requirement sent them, a target cannot tell)
+    (("BEH-NOT-CANCELLABLE", "SUCCESSFUL", False), ("BEH-STATEFUL", "SUCCESSFUL", False)),
+    # two tasks cancelled with 200
+    (("BEH-CANCEL", "CANCELLED", True), ("BEH-STATEFUL", "CANCELLED", True)),
+])
+def test_reconcile_waits_for_the_earliest_task_of_each_kind_of_touch_only(
+        early: tuple[str, str, bool], late: tuple[str, str, bool]) -> None:
+    # The first is old enough, so the second (touched a moment ago) is read at once too: no sleep
+    # at the end of the run for it.
     clock = FakeClock()
-    target = ScriptedTarget({"early": "SUCCESSFUL", "late": "FAILED"})
+    target = ScriptedTarget({"early": early[1], "late": late[1]})
     session = scripted_session(target, clock=clock, settle_timeout=30.0, concurrency=1)
-    session.cancels.track("late", "BEH-NOT-CANCELLABLE", "FAILED", 1.5)
-    session.cancels.track("early", "BEH-NOT-CANCELLABLE", "SUCCESSFUL", 0.0)
+    session.cancels.track("late", late[0], late[1], 1.5, cancelled=late[2])
+    session.cancels.track("early", early[0], early[1], 0.0, cancelled=early[2])
+    session.cancels.read_cancelled.update({"early", "late"})
     clock.now = 2.0
     scenarios.reconcile(session)
     assert clock.sleeps == []
     assert target.gets("early") == 1 and target.gets("late") == 1
 
 
-@pytest.mark.parametrize(("late_rid", "late_keeps"), [
-    ("BEH-NOT-CANCELLABLE", "CANCELLED"),  # the same requirement: a cancelled task, not a refused one
-    ("BEH-RACE", "SUCCESSFUL"),  # another requirement's refusal
+def test_reconcile_counts_every_kind_of_touch_a_task_had() -> None:
+    # BEH-CANCEL's task, refused again by BEH-RECANCEL (its owner now), is still the run's first
+    # cancel: a later cancel by the state machine waits for nothing more.
+    clock = FakeClock()
+    target = ScriptedTarget({"a": "CANCELLED", "b": "CANCELLED"})
+    session = scripted_session(target, clock=clock, settle_timeout=30.0, concurrency=1)
+    session.cancels.track("a", "BEH-CANCEL", "CANCELLED", 0.0, cancelled=True)
+    session.cancels.track("a", "BEH-RECANCEL", "CANCELLED", 0.5)
+    session.cancels.track("b", "BEH-STATEFUL", "CANCELLED", 1.5, cancelled=True)
+    session.cancels.read_cancelled.update({"a", "b"})
+    clock.now = 2.0
+    scenarios.reconcile(session)
+    assert clock.sleeps == [pytest.approx(0.5)]  # the refusal at 0.5, not the cancel at 1.5
+    assert target.gets("a") == 1 and target.gets("b") == 1
+
+
+@pytest.mark.parametrize(("late_rid", "late_keeps", "cancelled"), [
+    ("BEH-NOT-CANCELLABLE", "FAILED", False),  # a refusal in another status
+    ("BEH-NOT-CANCELLABLE", "CANCELLED", False),  # a refusal of a cancelled task
+    ("BEH-STATEFUL", "CANCELLED", True),  # a cancel that answered 200
 ])
-def test_reconcile_waits_for_a_kind_of_touch_that_is_not_old_enough(late_rid: str, late_keeps: str) -> None:
+def test_reconcile_waits_for_a_kind_of_touch_that_is_not_old_enough(late_rid: str, late_keeps: str,
+                                                                     cancelled: bool) -> None:
     clock = FakeClock()
     target = ScriptedTarget({"early": "SUCCESSFUL", "late": late_keeps})
     session = scripted_session(target, clock=clock, settle_timeout=30.0, concurrency=1)
     session.cancels.track("early", "BEH-NOT-CANCELLABLE", "SUCCESSFUL", 0.0)
-    session.cancels.track("late", late_rid, late_keeps, 1.5)
-    session.cancels.observations.append(("late", 0.0, True))  # a cancelled task is re-read once it read CANCELLED
+    session.cancels.track("late", late_rid, late_keeps, 1.5, cancelled=cancelled)
+    session.cancels.read_cancelled.add("late")  # a cancelled task is re-read once it read CANCELLED
     clock.now = 2.0
     scenarios.reconcile(session)
     assert clock.sleeps == [pytest.approx(1.5)]
     assert target.gets("early") == 1 and target.gets("late") == 1
 
 
-def test_reconcile_skips_cancels_that_never_settled_and_rereads_settled_ones() -> None:
-    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "CANCELLED"})
+def test_reconcile_skips_cancels_that_never_read_cancelled_and_rereads_the_others() -> None:
+    target = ScriptedTarget({"a": "IN_PROGRESS", "b": "CANCELLED", "c": "CANCELLED", "d": "SUCCESSFUL"})
     session = scripted_session(target)
-    session.cancels.track("a", "BEH-CANCEL", "CANCELLED", 0.0)
-    session.cancels.track("b", "BEH-RACE", "CANCELLED", 0.0)
-    session.cancels.observations.append(("b", 0.0, True))
+    session.cancels.track("a", "BEH-CANCEL", "CANCELLED", 0.0, cancelled=True)  # never read CANCELLED
+    session.cancels.track("b", "BEH-STATEFUL", "CANCELLED", 0.0, cancelled=True)
+    scenarios.read(session, "b", "the model's read")  # reads CANCELLED
+    session.cancels.track("c", "BEH-NOT-CANCELLABLE", "CANCELLED", 0.0)  # handed over CANCELLED, refused
+    session.cancels.track("d", "BEH-NOT-CANCELLABLE", "SUCCESSFUL", 0.0)
+    assert session.cancels.read_cancelled == {"b"}
     scenarios.reconcile(session)
-    assert target.gets("a") == 0 and target.gets("b") == 1
-    assert result(session, "BEH-CANCEL").evaluations == 0 and result(session, "BEH-RACE").evaluations == 0
+    assert [target.gets(t) for t in "abcd"] == [0, 2, 1, 1]
+    assert [result(session, r).evaluations for r in ("BEH-CANCEL", "BEH-STATEFUL", "BEH-NOT-CANCELLABLE")] == [0] * 3
 
 
 @pytest.mark.parametrize(("answer", "status", "fails"), [

@@ -155,7 +155,7 @@ def test_a_cancel_of_an_in_progress_task_makes_it_pending() -> None:
     assert m.cancelled_at == {"bbbbbbbb-2": 7.0} and m.last_cancelled == "bbbbbbbb-2"
     assert m.steps == ["DELETE bbbbbbbb=200"]  # any 2xx counts as the 200 the model expects
     assert m.session.cancels.touched == {"bbbbbbbb-2": (RID, "CANCELLED")}
-    assert m.session.cancels.touched_at == {"bbbbbbbb-2": 7.0}
+    assert m.session.cancels.since == {"bbbbbbbb-2": {(True, "CANCELLED"): 7.0}}
 
 
 def test_cancel_in_progress_draws_only_tasks_the_model_holds_in_progress() -> None:
@@ -176,6 +176,7 @@ def test_a_refused_cancel_holds_and_tracks_what_the_task_must_keep(state: str, k
     assert m.passes["held"] == 1 and not result(m.session, RID).findings
     assert m.model["t"] == state and m.last_cancelled is None
     assert m.session.cancels.touched == {"t": (RID, keeps)}
+    assert list(m.session.cancels.since["t"]) == [(False, keeps)]  # a refusal, not a cancel
 
 
 def test_any_2xx_is_the_200_the_model_expects() -> None:

@@ -116,6 +116,8 @@ def read(session: SuiteSession, task_id: str, purpose: str) -> Reading:
     if status is not None:
         session.reads_tasks = True
     session.cancels.event(task_id, session.clock(), f"GET {reading.describe()}")
+    if status == CANCELLED:
+        session.cancels.read_cancelled.add(task_id)
     return reading
 
 
@@ -168,21 +170,20 @@ class CancelLedger:
     gone: list[str] = field(default_factory=list)
     # IN_PROGRESS tasks skipped because they carry isCancellable: false
     uncancellable: list[str] = field(default_factory=list)
-    # task id -> when its owner first left it in the status it keeps (the re-read at the end waits
-    # until the earliest of an owner's cancelled, and of its refused, tasks is RECONCILE_DELAY old)
-    touched_at: dict[str, float] = field(default_factory=dict)
+    # task id -> {kind of touch: when the run first touched the task that way}. A kind is how the
+    # run left a task, as a target sees it: (True, CANCELLED) cancelled by a 200, or (False, status)
+    # a cancel refused in that status. The re-read at the end waits until the earliest task of
+    # each kind is RECONCILE_DELAY old (see reconcile).
+    since: dict[str, dict[tuple[bool, str], float]] = field(default_factory=dict)
+    # Tasks read CANCELLED at some point (a cancel that never did, its scenario failed already).
+    read_cancelled: set[str] = field(default_factory=set)
 
-    def track(self, task_id: str, requirement_id: str, keeps: str, now: float) -> None:
+    def track(self, task_id: str, requirement_id: str, keeps: str, now: float, *, cancelled: bool = False) -> None:
+        """`requirement_id`'s request left `task_id` in `keeps`: by cancelling it (a 200), or by a refusal."""
         # The last request that touched a task owns it: a change seen at the end of the run came
-        # after that request (e.g. BEH-RECANCEL's refused re-cancel of BEH-CANCEL's task). The
-        # clock starts when a requirement first leaves the task in a status: the state machine's
-        # tenth refused cancel of a task it cancelled does not restart it. The re-read looks for a
-        # change trailing the request that put the task in its state; a change that trails only
-        # a later repeat by the same requirement is not waited for (that wait would sit at the
-        # end of every run, since the state machine repeats cancels up to its last step).
-        if self.touched.get(task_id) != (requirement_id, keeps):
-            self.touched_at[task_id] = now
+        # after that request (e.g. BEH-RECANCEL's refused re-cancel of BEH-CANCEL's task).
         self.touched[task_id] = (requirement_id, keeps)
+        self.since.setdefault(task_id, {}).setdefault((cancelled, keeps), now)
         self.history.setdefault(task_id, [])
 
     def event(self, task_id: str, now: float, text: str) -> None:
@@ -355,7 +356,7 @@ def cancel_in_progress(session: SuiteSession) -> None:
                                                     f"{status_of(exchange) or exchange.error}, not 200")], exchange)
             return
         session.cancelled_by_suite.append(task_id)
-        session.cancels.track(task_id, rid, CANCELLED, sent)
+        session.cancels.track(task_id, rid, CANCELLED, sent, cancelled=True)
         settling = await_cancelled(session, task_id, f"{rid}: read after cancel", since=sent)
         if before is None and not settling.final.available:
             session.recorder.not_run(rid, "the cancel answered 200, but the target has no GET /v1/tasks/{id} "
@@ -396,7 +397,7 @@ def recancel(session: SuiteSession) -> None:
             session.recorder.not_run(rid, f"the first cancel of {task_id} answered {status_of(first)}, not 200")
             return
         session.cancelled_by_suite.append(task_id)
-        session.cancels.track(task_id, rid, CANCELLED, sent)
+        session.cancels.track(task_id, rid, CANCELLED, sent, cancelled=True)
         pending = read(session, task_id, f"{rid}: read after the first cancel")
         if pending.status == CANCELLABLE:
             # Still pending: the same request again (200) or a refusal (409) are both right.
@@ -486,6 +487,9 @@ def judge_known_refusal(session: SuiteSession, given_status: str, task_id: str, 
     code = status_of(exchange)
     if code is None:
         return None  # no answer: SRV-ANSWERS judges that
+    # Re-read at the end of the run like the scenario's own refusals. Being the run's first
+    # refusals of each status, they start the end-of-run re-read's clock early (see reconcile).
+    session.cancels.track(task_id, rid, given_status, session.clock())
     violations = []
     if code != 409:
         violations.append(Violation(f"cancelling {given_status} task {task_id} answered {code}, not 409"))
@@ -564,7 +568,7 @@ def racing_cancels(session: SuiteSession) -> None:
         session.recorder.not_run(rid, no_task_reason(session))
         return
     session.cancelled_by_suite.append(task_id)
-    session.cancels.track(task_id, rid, CANCELLED, sent)
+    session.cancels.track(task_id, rid, CANCELLED, sent, cancelled=True)
     violations = judge_race(codes, n, task_id, pending=after.status == CANCELLABLE,
                             asynchronous=session.cancels.asynchronous)
     settling = await_cancelled(session, task_id, f"{rid}: wait for the race's cancel to settle", since=sent,
@@ -606,20 +610,22 @@ def reconcile(session: SuiteSession) -> None:
     ledger = session.cancels
     if not ledger.touched:
         return
-    settled = {task_id for task_id, _, _ in ledger.observations}
+    # A task the run cancelled that never read CANCELLED: its scenario failed it already.
     due = [(task_id, rid, keeps) for task_id, (rid, keeps) in list(ledger.touched.items())
-           if keeps != CANCELLED or task_id in settled]  # never read CANCELLED: its scenario failed it
+           if task_id in ledger.read_cancelled or (True, CANCELLED) not in ledger.since.get(task_id, {})]
     # A change that trails the answer (a cancelled task turning FAILED a moment later) shows only
     # if the task is read some time after it was touched. Every task is read at the end of the run,
     # as late as the run allows, and the run waits only until each kind of touch has had `delay`,
-    # measured from its *earliest* task. A kind is a requirement's tasks left CANCELLED, or its
-    # tasks left in the status they had (refused). A target cannot tell the state machine's last
-    # cancel from its first, so the earlier tasks of a kind show what the later ones would, and
-    # no run ends with a fixed sleep after its last cancel.
-    earliest: dict[tuple[str, bool], float] = {}
-    for task_id, rid, keeps in due:
-        at, kind = ledger.touched_at.get(task_id, 0.0), (rid, keeps == CANCELLED)
-        earliest[kind] = min(at, earliest.get(kind, at))
+    # measured from its *earliest* task. A kind is what a target can tell apart: a task cancelled
+    # by a 200, or a cancel refused in a given status. Which requirement sent the request, or
+    # whether it was the state machine's first cancel or its last, it cannot tell; so the earliest
+    # task of a kind shows what the later ones would, and no run ends with a fixed sleep after its
+    # last cancel. A task counts for every kind of touch it had (BEH-CANCEL's task, refused again
+    # by BEH-RECANCEL, shows both when it is re-read).
+    earliest: dict[tuple[bool, str], float] = {}
+    for task_id, _, _ in due:
+        for kind, at in ledger.since.get(task_id, {}).items():
+            earliest[kind] = min(at, earliest.get(kind, at))
     delay = min(RECONCILE_DELAY, session.settle_timeout)
     wait = max(earliest.values(), default=0.0) + delay - session.clock()
     if wait > 0:

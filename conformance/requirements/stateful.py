@@ -175,7 +175,7 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             if got == 200 and expected_state == CANCELLABLE:
                 self.model[task_id] = PENDING_CANCEL
                 self.cancelled_at[task_id] = session.clock()
-                session.cancels.track(task_id, RID, CANCELLED, session.clock())
+                session.cancels.track(task_id, RID, CANCELLED, session.clock(), cancelled=True)
                 self.last_cancelled = task_id
 
         @precondition(lambda self: any(self.model[i] == CANCELLABLE for i in self.in_progress))

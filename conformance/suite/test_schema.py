@@ -61,12 +61,12 @@ def exercise(session: SuiteSession) -> None:
         chains, corpus = choose_known(session, sent, classes)
         # One pool for the whole phase. First the chains of each known refusable task (its own
         # cancel, then its near-miss ids, each judged against what the task read just before: a
-        # chain stays in order), longest first; then the corpus. Drawing the generated ids is CPU
-        # work that needs no answer, so Hypothesis draws here, in the main thread (where it expects
-        # to run), while those requests are on the wire; the drawn ids join the same pool.
+        # chain stays in order); then the corpus. Drawing the generated ids is CPU work that needs
+        # no answer, so Hypothesis draws here, in the main thread (where it expects to run), while
+        # those requests are on the wire; the drawn ids join the same pool.
         with Pool(session.options.concurrency) as pool:
             try:
-                for chain in sorted(chains, key=lambda c: -len(c.misses)):
+                for chain in chain_order(chains):
                     pool.submit(lambda c: send_chain(session, c), chain)
                 session.activity = "schema checks: id corpus and near-miss ids"
                 for probe in corpus:
@@ -116,6 +116,22 @@ def choose_known(session: SuiteSession, sent: set[str], classes: Counter[str]) -
         classes[f"near-miss: {miss.kind}"] += 1
         chains[miss.task_id].misses.append(miss)
     return list(chains.values()), corpus
+
+
+def chain_order(chains: list[Chain]) -> list[Chain]:
+    """One chain of each status first, then a second of each, and so on; longest first within.
+
+    The end-of-run re-read waits until the run's first refusal in each status is some time old
+    (requirements.scenarios.reconcile), and a chain starts with its task's refused cancel: with
+    more chains than workers, a status whose chains all queued behind the others would hold the
+    end of the run back by as long as a chain takes.
+    """
+    rank: Counter[str] = Counter()
+    order: list[tuple[int, int, int, Chain]] = []
+    for chain in sorted(chains, key=lambda c: -len(c.misses)):
+        order.append((rank[chain.known.known_status or ""], -len(chain.misses), len(order), chain))
+        rank[chain.known.known_status or ""] += 1
+    return [chain for *_, chain in sorted(order, key=lambda o: o[:3])]
 
 
 def send_chain(session: SuiteSession, chain: Chain) -> None:
