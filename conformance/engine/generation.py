@@ -11,14 +11,14 @@ import string
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
-
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
 
 from conformance.spec import Fragment, load_fragment
 from conformance.tasks import encode_id
+
+if TYPE_CHECKING:
+    from hypothesis import strategies as st
 
 # Long ids stay under 4 KB of URL: servers cap request lines at 8 KB (Tomcat, uvicorn), and a
 # 414 for a multi-kilobyte id says nothing about the cancel operation.
@@ -65,6 +65,8 @@ def _from_schemathesis(fragment: Fragment) -> st.SearchStrategy[Probe]:
 
 
 def _shaped() -> list[st.SearchStrategy[Probe]]:
+    from hypothesis import strategies as st
+
     def probe(origin: str) -> Any:
         return lambda raw: Probe(encode_id(raw), origin)
 
@@ -94,6 +96,8 @@ def probes(
     fragment: Fragment | None = None,
 ) -> st.SearchStrategy[Probe]:
     """Ids to cancel: generated ones (never an existing task) mixed with refusable known tasks."""
+    from hypothesis import strategies as st
+
     fragment = fragment or load_fragment()
     existing = frozenset(existing_ids)
     generated = st.one_of(
@@ -127,6 +131,11 @@ def explore(run_seed: int, total: int, take: Callable[[Probe], bool], fragment: 
     Drawing needs no answer (generation does not adapt to responses), so the same seed gives the
     same ids whoever sends them, and whenever.
     """
+    # Imported here: loading Hypothesis costs about 0.2 s, which a run that draws its ids in a
+    # child process (engine.draws) spends there, on another core.
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis import strategies as st
+
     strategy = probes((), existing_ids, fragment)
     count = 0
 

@@ -24,17 +24,6 @@ import threading
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from hypothesis import HealthCheck, Phase, seed, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
-
 from conformance.model import Exchange, Violation
 from conformance.requirements.scenarios import (
     FINAL,
@@ -53,6 +42,8 @@ from conformance.requirements.scenarios import (
 from conformance.tasks import CANCELLABLE, CANCELLED
 
 if TYPE_CHECKING:
+    from hypothesis.stateful import RuleBasedStateMachine
+
     from conformance.engine.session import SuiteSession
 
 RID = "BEH-STATEFUL"
@@ -94,6 +85,9 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
                   passes: Counter[str], ran: Counter[str]) -> type[RuleBasedStateMachine]:
     """The machine; each example takes up to 3 fresh IN_PROGRESS tasks next to the `fixed` ones
     (tasks in other statuses and unknown ids), since the previous example cancelled its own."""
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
     others = [i for i, s in fixed.items() if s != UNKNOWN]
     counting = threading.Lock()
     unknown = [i for i, s in fixed.items() if s == UNKNOWN]
@@ -321,6 +315,11 @@ def stateful_model(session: SuiteSession) -> None:
 
 
 def run_model(session: SuiteSession) -> None:
+    # Imported here, in the state machine's own thread: loading Hypothesis costs about 0.2 s,
+    # which would otherwise come before the run's first request (see engine.lanes).
+    from hypothesis import HealthCheck, Phase, seed, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
     # The first example Hypothesis generates is its simplest one (the same rule over and over);
     # the later ones are random, drawn from the run's seed.
     examples = 4 if session.provision is not None else 3
