@@ -14,15 +14,12 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from conformance.text import clean_line
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 # Plain mode prints one line per new activity at most this often, so CI logs stay short.
 PLAIN_INTERVAL = 2.0
@@ -62,11 +59,16 @@ class _Display:
     """Rebuilt on every refresh, so it always shows the session's current state."""
 
     def __init__(self, session: Observed, secrets: tuple[str | None, ...]) -> None:
+        from rich.spinner import Spinner
+
         self.session = session
         self.secrets = secrets
         self.spinner = Spinner("dots")
 
     def __rich__(self) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         grid = Table.grid(padding=(0, 1))
         # Text(), not a str: rich would read "[...]" in a target's task id as markup.
         grid.add_row(self.spinner, Text(clean_line(redact(self.session.activity or "starting", self.secrets))))
@@ -81,6 +83,10 @@ class _Display:
 
 @contextmanager
 def _live(session: Observed, stream: TextIO, secrets: tuple[str | None, ...]) -> Iterator[None]:
+    # Imported here: a run with no terminal (a CI log, --quiet) never loads rich (about 0.05 s).
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console(file=stream, force_terminal=True, highlight=False)
     # The runner redirects sys.stdout while pytest runs; Live must not capture or swap it.
     live = Live(_Display(session, secrets), console=console, refresh_per_second=REFRESH_PER_SECOND,
