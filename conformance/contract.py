@@ -25,14 +25,13 @@ from urllib.parse import unquote
 import yaml
 
 from conformance.errors import ContractError
-from conformance.spec import OPERATION_ID, Fragment
+from conformance.spec import OPERATION_ID, SAFE_LOADER, Fragment
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 200
 # Nodes after YAML aliases are expanded: an alias "bomb" is small on disk and huge in memory.
 MAX_NODES = 20_000_000
 
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CANCEL_PATH = re.compile(r"^/v1/tasks/\{([^{}/]+)\}/?$")
 _SCHEMA_PREFIXES = ("#/components/schemas/", "#/definitions/")
 JSON_COMPATIBLE = re.compile(r"^application/(?:json|[^/;\s]+\+json)$")
@@ -98,7 +97,7 @@ def _yaml_depth_scan(text: str, name: str, max_depth: int) -> None:
     """Refuse deep YAML from its event stream, before the (recursive) composer sees it."""
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=_SafeLoader):
+        for event in yaml.parse(text, Loader=SAFE_LOADER):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > max_depth:
@@ -172,7 +171,7 @@ def _parse(raw: bytes, name: str, max_depth: int) -> Any:
             pass  # perhaps YAML flow style; the YAML parser reports what is wrong
     _yaml_depth_scan(text, name, max_depth)
     try:
-        return yaml.load(text, Loader=_SafeLoader)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except RecursionError:
         raise SpecError(f"{name}: nested deeper than {max_depth} levels") from None
     except yaml.YAMLError as exc:
