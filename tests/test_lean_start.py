@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -65,3 +66,28 @@ def test_an_in_process_call_leaves_the_collector_alone() -> None:
     except SystemExit as exc:
         assert exc.code == 0
     assert gc.get_freeze_count() == 0
+
+
+FIRST_SCENARIO_PROBE = """
+import atexit, sys
+import conformance.engine.lanes as lanes
+seen = []
+start = lanes.ScenarioLane.start
+def spy(self):
+    seen.append(sorted(m for m in ("hypothesis", "rich", "schemathesis") if m in sys.modules))
+    return start(self)
+lanes.ScenarioLane.start = spy
+atexit.register(lambda: print("loaded when the scenarios started:", seen[0]))
+from conformance.cli import main
+main()
+"""
+
+
+def test_a_run_starts_its_scenarios_before_it_loads_hypothesis_or_rich(tmp_path: Path) -> None:
+    # What the first requests do not need is loaded after them: Hypothesis (~0.2 s) by the state
+    # machine's thread (the drawing is a child's), rich only for a terminal's live display.
+    done = subprocess.run([sys.executable, "-c", FIRST_SCENARIO_PROBE, "run", "--quiet", "--max-examples", "5",
+                           "--seed", "1", "--report-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "loaded when the scenarios started: []"
