@@ -1,7 +1,7 @@
 """The cost of a verdict: the suite against a plain request loop and against `st run`.
 
     python -m benchmarks.bench_run [--json reports/bench.json] [--skip-st]
-    python -m benchmarks.bench_run --latency-ms 50 [--skip-st]      # a slow appliance, whole processes
+    python -m benchmarks.bench_run --latency-ms 50 [--repeat 3] [--skip-st]   # a slow appliance, whole processes
 
 Measures, in one process:
   (a) the default full run against the embedded reference server (requests, wall, CPU);
@@ -16,6 +16,8 @@ processes are compared side by side in one run (start-up included): `sddc-confor
 its default concurrency and with --concurrency 1, `st run` with its defaults, and a plain
 requests loop sending the suite's DELETE count; plus requests, distinct ids and the time to the
 first request. The same rows at 0 ms give the whole-process cost per request against the loop.
+The suite, the loop and `st run` run --repeat times, interleaved, and each row shows its median
+run: a single loop run varies by a third from one run to the next on a shared machine.
 Nothing here asserts; the numbers are printed (and written as JSON with --json).
 """
 
@@ -245,16 +247,35 @@ def _process_line(r: ProcessRun) -> str:
             f"{r.distinct_ids:>5} distinct  {first}  exit {r.exit_code}")
 
 
-def latency_mode(latency_ms: int, st: str | None, echo: Callable[[str], None]) -> dict[str, Any]:
-    out: dict[str, Any] = {"latency_ms": latency_ms}
+def median_run(runs: Sequence[ProcessRun]) -> ProcessRun:
+    """The run with the median wall time (the lower one of an even count), walls listed in its label."""
+    ordered = sorted(runs, key=lambda r: r.wall)
+    middle = ordered[(len(ordered) - 1) // 2]
+    if len(runs) == 1:
+        return middle
+    walls = ", ".join(f"{r.wall:.2f}" for r in runs)
+    return dataclasses.replace(middle, label=f"{middle.label} [median of {walls}]")
+
+
+def latency_mode(latency_ms: int, st: str | None, echo: Callable[[str], None], repeat: int = 1) -> dict[str, Any]:
+    out: dict[str, Any] = {"latency_ms": latency_ms, "repeat": repeat}
     for latency in (latency_ms, 0):
         echo(f"\nwhole processes against a reference server adding {latency} ms to every answer")
-        suite = _process_run("sddc-conformance run (default)", latency, _suite_command(), _password)
+        suites: list[ProcessRun] = []
+        loops: list[ProcessRun] = []
+        sts: list[ProcessRun] = []
+        # Interleaved, so a busy spell on the machine lands on each kind of row alike.
+        for _ in range(repeat):
+            suites.append(_process_run("sddc-conformance run (default)", latency, _suite_command(), _password))
+            loops.append(_process_run(f"plain requests loop ({suites[0].deletes} DELETEs)", latency,
+                                      _loop_command(suites[0].deletes)))
+            if st:
+                sts.append(_process_run("st run (its defaults)", latency, _st_command(st)))
+        suite, loop = median_run(suites), median_run(loops)
+        st_row = median_run(sts) if sts else None
         sequential = _process_run("sddc-conformance run --concurrency 1", latency,
                                   _suite_command("--concurrency", "1"), _password)
-        loop = _process_run(f"plain requests loop ({suite.deletes} DELETEs)", latency, _loop_command(suite.deletes))
         rows = [suite, sequential, loop]
-        st_row = _process_run("st run (its defaults)", latency, _st_command(st)) if st else None
         if st_row is not None:
             rows.append(st_row)
         for row in rows:
@@ -275,7 +296,7 @@ def latency_mode(latency_ms: int, st: str | None, echo: Callable[[str], None]) -
             echo(f"  generated ids sent twice (schema profile): {schema.deletes - schema.distinct_ids} "
                  f"of {schema.deletes} DELETEs")
             # The same measure without the behaviour scenarios, whose end-of-run re-read waits until
-            # each requirement's first touched task is 2 s old: the suite's own cost per request.
+            # the first task of each kind of touch is 2 s old: the suite's own cost per request.
             schema_per_request = (schema.wall / max(schema.requests, 1)) / (loop.wall / max(loop.requests, 1))
             echo(f"  schema profile per request over the plain loop (start-up included): {schema_per_request:.2f}x")
             rows.append(schema)
@@ -297,12 +318,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-st", action="store_true", help="leave out the schemathesis CLI runs")
     parser.add_argument("--latency-ms", type=int, default=None,
                         help="compare whole processes against a server adding this many ms to every answer")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N",
+                        help="with --latency-ms: run the suite, the loop and st N times each, interleaved, "
+                             "and show each one's median run [default: 3]")
     args = parser.parse_args(argv)
     ensure_recursion_headroom()
     out: dict[str, Any] = {}
     echo: Callable[[str], None] = print
     if args.latency_ms is not None:
-        out = latency_mode(args.latency_ms, None if args.skip_st else st_executable(), echo)
+        if args.repeat < 1:
+            parser.error("--repeat must be at least 1")
+        out = latency_mode(args.latency_ms, None if args.skip_st else st_executable(), echo, args.repeat)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
