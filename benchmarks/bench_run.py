@@ -396,18 +396,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     echo("\n(e) Error validation through RecordedResponse.json + error_body_validates")
     sizes = validation_by_size()
-    for row in sizes:
-        echo(f"  {row['bytes']:>10} bytes  {row['seconds']:8.4f} s  {row['seconds_per_mb']:7.3f} s/MB  "
-             f"{'valid' if not row['violations'] else row['violations'][0]}")
+    for entry in sizes:
+        echo(f"  {entry['bytes']:>10} bytes  {entry['seconds']:8.4f} s  {entry['seconds_per_mb']:7.3f} s/MB  "
+             f"{'valid' if not entry['violations'] else entry['violations'][0]}")
     big = [r for r in sizes if r["bytes"] >= 1_000_000]
     if len(big) >= 2:
         echo(f"  s/MB at {big[-1]['bytes']:,} bytes over s/MB at {big[0]['bytes']:,} bytes: "
              f"{big[-1]['seconds_per_mb'] / big[0]['seconds_per_mb']:.2f} (1.0 = linear)")
     depths = validation_by_depth()
-    for row in depths:
-        echo(f"  {row['levels']:>6} levels (JSON depth {row['json_depth']:>6}, limit {MAX_JSON_DEPTH})  "
-             f"{row['seconds']:8.4f} s  {row['outcome']}"
-             + (f": {row['violations'][0]}" if row["violations"] else ""))
+    for entry in depths:
+        echo(f"  {entry['levels']:>6} levels (JSON depth {entry['json_depth']:>6}, limit {MAX_JSON_DEPTH})  "
+             f"{entry['seconds']:8.4f} s  {entry['outcome']}"
+             + (f": {entry['violations'][0]}" if entry["violations"] else ""))
     out["validation_by_size"], out["validation_by_depth"] = sizes, depths
 
     if args.json:
