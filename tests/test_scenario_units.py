@@ -367,6 +367,8 @@ def test_recancel_reuses_the_task_beh_cancel_settled(servers: Callable[..., Refe
     assert ref.deletes_of(first) == 2  # no second task was used
     assert ref.deletes_of(session.pool.given["IN_PROGRESS"][1]) == 0
     assert session.cancels.touched[first] == ("BEH-RECANCEL", "CANCELLED")
+    # BEH-CANCEL's cancel and BEH-RECANCEL's refusal: the task shows both kinds when re-read.
+    assert list(session.cancels.since[first]) == [(True, "CANCELLED"), (False, "CANCELLED")]
     assert evidence(session, "BEH-RECANCEL") == []
 
 
@@ -400,6 +402,7 @@ def test_recancel_on_its_own_passes_on_a_faithful_server(servers: Callable[..., 
     assert outcome(session, "BEH-RECANCEL") is PASS
     assert ref.deletes_of(task_id) == 2 and session.cancelled_by_suite == [task_id]
     assert session.cancels.touched[task_id] == ("BEH-RECANCEL", "CANCELLED")
+    assert list(session.cancels.since[task_id]) == [(True, "CANCELLED"), (False, "CANCELLED")]
 
 
 def test_recancel_keeps_the_timeline_of_its_own_task_from_the_first_cancel_on() -> None:
@@ -732,6 +735,7 @@ def test_race_passes_on_a_faithful_server(servers: Callable[..., Reference]) -> 
     assert ref.deletes_of(task_id) == 4 and ref.status(task_id) == "CANCELLED"
     assert session.cancelled_by_suite == [task_id]
     assert session.cancels.touched[task_id] == ("BEH-RACE", "CANCELLED")
+    assert list(session.cancels.since[task_id]) == [(True, "CANCELLED")]  # cancelled by a 200
     assert evidence(session, "BEH-RACE") == []
 
 
