@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,40 @@ def test_a_run_starts_its_scenarios_before_it_loads_hypothesis_or_rich(tmp_path:
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "loaded when the scenarios started: []"
+
+
+def test_the_collector_pauses_while_a_run_loads_and_is_left_as_it_was() -> None:
+    from conformance.cli.run import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused(freeze=False):
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # an in-process caller's collector: untouched
+    gc.disable()
+    try:
+        with collector_paused(freeze=False):
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
+    try:
+        with collector_paused(freeze=True):
+            loaded = [[] for _ in range(10)]
+        # A process that is the run's alone: what the imports built is frozen, not walked again.
+        assert gc.isenabled() and gc.get_freeze_count() >= len(loaded)
+    finally:
+        gc.unfreeze()
+
+
+def test_an_in_process_run_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
+    # A run that ends before pytest starts (nothing listens on the port): nothing thaws the heap
+    # after it, so nothing may have frozen it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        main(["run", "--quiet", "--base-url", f"http://127.0.0.1:{port}", "--token", "t", "--timeout", "2",
+              "--report-dir", str(tmp_path / "r")])
+    except SystemExit as exc:
+        assert exc.code == 3
+    assert gc.isenabled() and gc.get_freeze_count() == 0

@@ -6,9 +6,12 @@ code, through `ExitCode`; the engine raises errors from `conformance.errors` and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +100,7 @@ def run_command(*, own_process: bool = False, **params: Any) -> int:
             _echo_err(_one_line(exc))
             code = int(exc.exit_code)
         else:
-            code = _run(options, report_dir, quiet, embedded, draws)
+            code = _run(options, report_dir, quiet, embedded, draws, own_process)
     finally:
         for helper in (draws, embedded):
             if helper is not None:
@@ -108,12 +111,34 @@ def run_command(*, own_process: bool = False, **params: Any) -> int:
     return code
 
 
+@contextlib.contextmanager
+def collector_paused(*, freeze: bool) -> Iterator[None]:
+    """No cyclic garbage collection in the block; with `freeze`, what it built is frozen after.
+
+    Loading pytest, requests and jsonschema allocates objects that live as long as the process;
+    the collector would walk them over and over on the way to the first request (about 0.1 s of
+    collections, the last a full one), and once more when it resumed, had they not been frozen.
+    Only a process that is the run's alone freezes (the runner thaws the heap when the run ends);
+    an in-process caller has these modules loaded already, and its collector is left as it was.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: EmbeddedServer | None,
-         draws: DrawnIds | None) -> int:
-    from conformance.cli.progress import progress
-    from conformance.engine.runner import execute
-    from conformance.engine.session import open_session
-    from conformance.report.console import print_summary
+         draws: DrawnIds | None, own_process: bool) -> int:
+    with collector_paused(freeze=own_process):
+        from conformance.cli.progress import progress
+        from conformance.engine.runner import execute
+        from conformance.engine.session import open_session
+        from conformance.report.console import print_summary
 
     if options.verify is False:
         _echo_err("sddc-conformance: warning: --insecure: the target's TLS certificate is not verified")
