@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 
 from conformance.cli import cli, main
 from conformance.cli.group import COMMAND_MODULES
+from tests.conftest import free_port
 
 HEAVY = ("hypothesis", "pytest", "jsonschema", "schemathesis", "conformance.requirements", "conformance.cli.run")
 
@@ -120,11 +120,8 @@ def test_the_collector_pauses_while_a_run_loads_and_is_left_as_it_was() -> None:
 def test_an_in_process_run_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
     # A run that ends before pytest starts (nothing listens on the port): nothing thaws the heap
     # after it, so nothing may have frozen it.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     try:
-        main(["run", "--quiet", "--base-url", f"http://127.0.0.1:{port}", "--token", "t", "--timeout", "2",
+        main(["run", "--quiet", "--base-url", f"http://127.0.0.1:{free_port()}", "--token", "t", "--timeout", "2",
               "--report-dir", str(tmp_path / "r")])
     except SystemExit as exc:
         assert exc.code == 3

@@ -61,9 +61,9 @@ def exercise(session: SuiteSession) -> None:
         chains, corpus = choose_known(session, sent, classes)
         # One pool for the whole phase. First the chains of each known refusable task (its own
         # cancel, then its near-miss ids, each judged against what the task read just before: a
-        # chain stays in order); then the corpus. Drawing the generated ids is CPU work that needs
-        # no answer, so Hypothesis draws here, in the main thread (where it expects to run), while
-        # those requests are on the wire; the drawn ids join the same pool.
+        # chain stays in order); then the corpus. The generated ids need no answer to be drawn, so
+        # they are taken (from the child that draws them, or from Hypothesis in this thread) while
+        # those requests are on the wire, and join the same pool (draw_generated).
         with Pool(session.options.concurrency) as pool:
             try:
                 for chain in chain_order(chains):
@@ -126,12 +126,14 @@ def chain_order(chains: list[Chain]) -> list[Chain]:
     more chains than workers, a status whose chains all queued behind the others would hold the
     end of the run back by as long as a chain takes.
     """
-    rank: Counter[str] = Counter()
-    order: list[tuple[int, int, int, Chain]] = []
-    for chain in sorted(chains, key=lambda c: -len(c.misses)):
-        order.append((rank[chain.known.known_status or ""], -len(chain.misses), len(order), chain))
-        rank[chain.known.known_status or ""] += 1
-    return [chain for *_, chain in sorted(order, key=lambda o: o[:3])]
+    by_length = sorted(chains, key=lambda c: -len(c.misses))
+    seen: Counter[str] = Counter()
+    rank: dict[int, int] = {}
+    for chain in by_length:
+        rank[id(chain)] = seen[chain.known.known_status or ""]
+        seen[chain.known.known_status or ""] += 1
+    # A stable sort: within a rank, the longest chains stay first.
+    return sorted(by_length, key=lambda c: rank[id(c)])
 
 
 def send_chain(session: SuiteSession, chain: Chain) -> None:
