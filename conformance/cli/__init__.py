@@ -1,4 +1,4 @@
-"""Command line: `sddc-conformance run | serve | replay | verify | bundle | requirements | defects | init | spec`.
+"""Command line: `sddc-conformance run | serve | replay | verify | bundle | fleet | requirements | ...`.
 
 Only this package turns results and errors into exit codes (`conformance.outcome.ExitCode`);
 nothing else imports it.

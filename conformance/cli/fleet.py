@@ -21,9 +21,10 @@ exact) and its token through the SDDC_TOKEN variable of its own environment.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -37,11 +38,15 @@ import click
 from click.core import ParameterSource
 
 from conformance import requirements
+from conformance.cli.group import EXIT_CODES, cli
 from conformance.config.file import KEYS, MAX_FILE_BYTES, BadValue, loads_json, read_toml, validate_table
-from conformance.errors import ConfigError
+from conformance.errors import ConfigError, UsageError
 from conformance.files import default_report_dir
-from conformance.outcome import ExitCode
+from conformance.outcome import ExitCode, exit_codes_epilog
 from conformance.report.fleet_index import TargetRun, write_index
+from conformance.report.fleet_merge import TARGET_NAME, merge
+from conformance.report.fleet_shard import build_record, parse_shard, select, write_record
+from conformance.text import strip_controls
 
 # Worst first decides the fleet's exit code: a broken suite, then a target entry that could not
 # even be run (the user's file to fix), then no verdict, then a failed verdict.
@@ -57,7 +62,7 @@ _SEVERITY_ORDER = (
 # Options that only make sense for one target; given on the command line with --targets they
 # would silently apply to every target, so they are refused there.
 PER_TARGET = ("base-url", "token", "username", "password-file", "task", "tasks-file", "defect")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = TARGET_NAME
 
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
@@ -231,7 +236,7 @@ def run_fleet(fleet: Fleet, report_root: Path, options: Mapping[str, dict[str, A
             runs[result.name] = result
             last = result.output.splitlines()[-1].strip() if result.output else ""
             # The child's last line is its verdict line or its error; do not repeat the verdict.
-            detail = last.removeprefix(result.status).lstrip(":").strip()
+            detail = last.removeprefix(result.status).lstrip(":,").strip()
             echo(f"[{result.name}] {result.status} (exit {result.exit_code}){': ' + detail if detail else ''}")
     return [runs[t.name] for t in fleet.targets]
 
@@ -250,8 +255,8 @@ def _cli_value(name: str, value: Any) -> Any:
     return value
 
 
-def fleet_command(targets_file: str, params: Mapping[str, Any], ctx: click.Context) -> int:
-    """Split `run`'s parameters by where they came from, run every target, write the index."""
+def fleet_command(targets_file: str, params: Mapping[str, Any], ctx: click.Context, shard: str | None = None) -> int:
+    """Split `run`'s parameters by where they came from, run every target (or one shard's), write the index."""
     names = _by_param()
     from_config: dict[str, Any] = {}
     from_cli: dict[str, Any] = {}
@@ -273,21 +278,89 @@ def fleet_command(targets_file: str, params: Mapping[str, Any], ctx: click.Conte
         else:
             from_cli[name] = _cli_value(name, value)
     try:
+        spec = parse_shard(shard) if shard is not None else None
         fleet = load_fleet(Path(targets_file))
-    except ConfigError as exc:
+        # The bytes the fleet was read from: a merge tells shards of another targets file by it.
+        targets_sha256 = hashlib.sha256(Path(targets_file).read_bytes()).hexdigest()
+    except (UsageError, OSError) as exc:
         click.echo(f"sddc-conformance: error: {exc}", err=True)
         return int(ExitCode.USAGE_ERROR)
+    all_names = [t.name for t in fleet.targets]
+    if spec is not None:
+        mine = set(select(all_names, spec))
+        fleet = dataclasses.replace(fleet, targets=tuple(t for t in fleet.targets if t.name in mine))
     report_root = Path(params["report_dir"]) if params.get("report_dir") else default_report_dir()
     plan = plan_options(fleet, from_config, from_cli)
     count = len(fleet.targets)
-    click.echo(f"checking {count} target{'' if count == 1 else 's'}; reports in {report_root}/<target>/")
+    of_shard = f" (shard {spec} of {len(all_names)})" if spec is not None else ""
+    click.echo(f"checking {count} target{'' if count == 1 else 's'}{of_shard}; reports in {report_root}/<target>/")
     try:
         runs = run_fleet(fleet, report_root, plan)
-        html_path, md_path = write_index(runs, report_root, requirements.catalogue())
+        code = worst_exit([r.exit_code for r in runs])
+        html_path, md_path = write_index(runs, report_root, requirements.catalogue(), exit_code=code)
+        if spec is not None:
+            # Last: it pins the manifests the targets wrote.
+            write_record(report_root.resolve(), build_record(spec, all_names, targets_sha256, runs))
     except OSError as exc:
         click.echo(f"sddc-conformance: error: cannot write reports to {report_root}: {exc.strerror or exc}", err=True)
         return int(ExitCode.USAGE_ERROR)
     if not params.get("quiet"):
         click.echo(md_path.read_text(encoding="utf-8"), nl=False)
     click.echo(f"index: {html_path}")
-    return worst_exit([r.exit_code for r in runs])
+    return code
+
+
+# -- fleet merge ---------------------------------------------------------------------------------------
+
+MERGE_EXIT_CODES = exit_codes_epilog(
+    {
+        ExitCode.OK: "every target of the fleet is conformant and every piece of evidence verified",
+        ExitCode.NOT_CONFORMANT: "a target is not conformant, or evidence was refused (tampered, foreign, "
+        "duplicate, added): named on the output",
+        ExitCode.USAGE_ERROR: "an input is not a shard, report or bundle; -o is not empty; nothing to merge",
+        ExitCode.NO_VERDICT: "a target has no verdict: unreachable, or its shard never arrived (named)",
+    },
+    only=(ExitCode.OK, ExitCode.NOT_CONFORMANT, ExitCode.USAGE_ERROR, ExitCode.NO_VERDICT,
+          ExitCode.INTERNAL_ERROR, ExitCode.INTERRUPTED),
+)
+
+
+def merge_exit(runs: list[TargetRun], refused: bool) -> int:
+    """The --targets rule over the targets; refused evidence makes it 1, as `verify` answers a tampered bundle."""
+    code = worst_exit([r.exit_code for r in runs])
+    return int(ExitCode.NOT_CONFORMANT) if refused else code
+
+
+@cli.group(epilog=EXIT_CODES)
+def fleet() -> None:
+    """Fleets spread over several machines: merge the shards of `run --targets FILE --shard K/N`."""
+
+
+@fleet.command("merge", epilog=MERGE_EXIT_CODES)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Directory to write the merged fleet to (created; an existing one must be empty).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the problems and the fleet's verdict line.")
+def merge_command(inputs: tuple[Path, ...], output: Path, quiet: bool) -> None:
+    """Verify shard directories, report directories or bundles and write one fleet index."""
+    from conformance.cli.group import fail
+
+    try:
+        result = merge(list(inputs), output)
+        code = merge_exit(result.runs, result.refused)
+        html_path, md_path = write_index(result.runs, output, requirements.catalogue(), exit_code=code,
+                                         problems=result.problems)
+    except UsageError as exc:
+        fail(str(exc), ExitCode.USAGE_ERROR)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", ExitCode.USAGE_ERROR)
+    for run in result.runs:
+        detail = f": {run.note}" if run.note else ""
+        click.echo(strip_controls(f"[{run.name}] {run.status} (exit {run.exit_code}){detail}"))
+    for line in result.problems:
+        click.echo(line)
+    if not quiet:
+        click.echo(strip_controls(md_path.read_text(encoding="utf-8")), nl=False)
+    verdict = "REFUSED EVIDENCE" if result.refused else "merged"
+    click.echo(f"{verdict}: {len(result.runs)} targets, exit {code}; index: {html_path}")
+    sys.exit(code)

@@ -32,7 +32,7 @@ def fail(message: str, code: ExitCode) -> NoReturn:
 # `--version` or `defects` answer at once.
 COMMAND_MODULES = {
     "run": "run", "replay": "replay", "verify": "artifacts", "bundle": "artifacts", "serve": "serve",
-    "requirements": "catalogue", "defects": "catalogue", "init": "init", "spec": "spec",
+    "requirements": "catalogue", "defects": "catalogue", "init": "init", "spec": "spec", "fleet": "fleet",
 }
 
 

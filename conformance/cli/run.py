@@ -225,6 +225,11 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
     help="TOML/JSON file listing several targets to check in parallel (reports per target + index).",
 )
 @click.option(
+    "--shard",
+    metavar="K/N",
+    help="With --targets: run only the K-th of N slices (target i goes to shard i mod N + 1), for a CI matrix.",
+)
+@click.option(
     "--base-url",
     metavar="URL",
     envvar="SDDC_BASE_URL",
@@ -289,10 +294,13 @@ def run(**kwargs: Any) -> None:
     """Run the conformance suite against a target (default: the embedded reference server)."""
     kwargs.pop("config")
     targets = kwargs.pop("targets")
+    shard = kwargs.pop("shard")
     if targets:
         from conformance.cli.fleet import fleet_command
 
-        sys.exit(fleet_command(targets, kwargs, click.get_current_context()))
+        sys.exit(fleet_command(targets, kwargs, click.get_current_context(), shard=shard))
+    if shard:
+        raise click.UsageError("--shard needs --targets FILE")
     sys.exit(run_command(**kwargs, own_process=OWN_PROCESS in (click.get_current_context().obj or ())))
 
 

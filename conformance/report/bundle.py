@@ -291,3 +291,68 @@ def make_bundle(directory: Path, output: Path) -> Path:
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
     return replace_atomically(output, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+# -- reading a bundle to keep it (fleet merge) -----------------------------------------------------
+@dataclass(frozen=True)
+class Snapshot:
+    """A report directory or bundle read once into memory: what was verified is what is kept.
+
+    `root` is the archive's top-level folder (the report directory's name when `bundle` made it)
+    or, for a directory, its own name. `files` holds every regular file by its relative name.
+    """
+
+    verification: Verification
+    root: str
+    manifest: bytes | None
+    files: dict[str, bytes]
+
+    def manifest_document(self) -> dict[str, Any] | None:
+        document = decode_json(self.manifest).value if self.manifest is not None else None
+        return document if isinstance(document, dict) else None
+
+
+def _contents_of(manifest: bytes | None, files: dict[str, bytes], symlinks: set[str]) -> _Contents:
+    contents = _Contents(manifest=manifest, symlinks=set(symlinks))
+    contents.digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    for name in symlinks:
+        contents.digests[name] = "symlink"
+    return contents
+
+
+def snapshot(path: Path) -> Snapshot:
+    """Read a report directory or bundle into memory and verify it (NotABundle when it is neither).
+
+    Unlike `verify`, the bytes are kept, so a caller that copies the artifacts copies exactly the
+    bytes that matched their digests, not a file that may have changed on disk since.
+    """
+    files: dict[str, bytes] = {}
+    symlinks: set[str] = set()
+    if path.is_dir() and not path.is_symlink():
+        root, total = path.name, 0
+        for name, entry in sorted(_files(path)):
+            if not is_regular(entry):
+                # Never read through: recorded as added, as verify does.
+                symlinks.add(name)
+                continue
+            files[name] = read_file(entry)
+            total += len(files[name])
+            if len(files) > MAX_MEMBERS or total > MAX_TOTAL_BYTES:
+                raise NotABundle(f"{path} holds more than {MAX_MEMBERS} files or {MAX_TOTAL_BYTES} bytes")
+    elif is_archive(path) and not path.is_symlink():
+        members = dict(_archive_members(path))
+        roots = {name.parts[0] for name in members}
+        if PurePosixPath(MANIFEST) in members or len(roots) != 1:
+            raise NotABundle(f"{path} is not one report folder (as `bundle` writes it)")
+        root = next(iter(roots))
+        files = {PurePosixPath(*name.parts[1:]).as_posix(): data for name, data in members.items()
+                 if len(name.parts) > 1}
+    else:
+        raise NotABundle(f"{path} is neither a report directory nor a .tar.gz bundle")
+    manifest = files.pop(MANIFEST, None)
+    return Snapshot(_compare(_contents_of(manifest, files, symlinks)), root, manifest, files)
+
+
+def sealed_problem(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """A sealed document (a manifest, a shard record) and what is wrong with it, None when intact."""
+    return _manifest_problem(raw)

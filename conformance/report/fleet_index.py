@@ -30,6 +30,9 @@ class TargetRun:
     exit_code: int
     report_dir: Path
     output: str  # the child's own lines (verdict or error), secrets never among them
+    # Why a merged fleet has no trusted report for this target ("missing: shard 2/3 never
+    # arrived", "refused: ..."); empty for a target that ran and reported.
+    note: str = ""
 
     @property
     def status(self) -> str:
@@ -95,8 +98,9 @@ def render_markdown(runs: list[TargetRun], catalogue: Sequence[Requirement]) -> 
     lines += ["", "## Targets", ""]
     for c in columns:
         url = f" `{esc(c.url)}`" if c.url else ""
-        lines.append(f"- **{esc(c.run.name)}**{url}: {c.verdict} (exit {c.run.exit_code}); "
-                     f"reports in [`{esc(c.run.name)}/`]({c.run.name}/summary.md)")
+        where = (f"{esc(c.run.note)}" if c.run.note
+                 else f"reports in [`{esc(c.run.name)}/`]({c.run.name}/summary.md)")
+        lines.append(f"- **{esc(c.run.name)}**{url}: {c.verdict} (exit {c.run.exit_code}); {where}")
     return "\n".join(lines) + "\n"
 
 
@@ -127,6 +131,7 @@ def render_html(runs: list[TargetRun], catalogue: Sequence[Requirement]) -> str:
 
     head = "".join(
         f'<th><a href="{e(c.run.name)}/report.html">{e(c.run.name)}</a><br><small>{e(c.url)}</small></th>'
+        if not c.run.note else f'<th>{e(c.run.name)}<br><small>{e(c.run.note)}</small></th>'
         for c in columns
     )
     verdicts = "".join(
@@ -152,10 +157,39 @@ def render_html(runs: list[TargetRun], catalogue: Sequence[Requirement]) -> str:
     )
 
 
-def write_index(runs: list[TargetRun], report_root: Path, catalogue: Sequence[Requirement]) -> tuple[Path, Path]:
+FLEET_SUMMARY = "fleet.json"
+FLEET_SUMMARY_VERSION = 1
+
+
+def render_summary(runs: list[TargetRun], exit_code: int, problems: Sequence[str] = ()) -> dict[str, Any]:
+    """fleet.json: the fleet's verdict for machines, one entry per target in the targets file's order.
+
+    `failed` lists the requirements whose outcome is FAIL, read from the target's findings.json;
+    `problems` are the merge's own lines (refused or missing evidence).
+    """
+    targets = []
+    for column in _columns(runs):
+        targets.append({
+            "name": column.run.name,
+            "status": column.verdict,
+            "exit_code": column.run.exit_code,
+            "url": column.url or None,
+            "failed": sorted(k for k, v in column.outcomes.items() if v == "FAIL"),
+            "report": f"{column.run.name}/" if column.outcomes else None,
+            "note": column.run.note or None,
+        })
+    return {"fleet_version": FLEET_SUMMARY_VERSION, "tool": "sddc-conformance", "exit_code": exit_code,
+            "targets": targets, "problems": list(problems)}
+
+
+def write_index(runs: list[TargetRun], report_root: Path, catalogue: Sequence[Requirement], *,
+                exit_code: int, problems: Sequence[str] = ()) -> tuple[Path, Path]:
+    """index.html, index.md and fleet.json; the same files for a --targets run, a shard and a merge."""
     html_path, md_path = report_root / "index.html", report_root / "index.md"
+    summary = json.dumps(render_summary(runs, exit_code, problems), indent=2, ensure_ascii=True) + "\n"
     replace_atomically(html_path, lambda tmp: tmp.write_text(render_html(runs, catalogue), encoding="utf-8"))
     replace_atomically(md_path, lambda tmp: tmp.write_text(render_markdown(runs, catalogue), encoding="utf-8"))
+    replace_atomically(report_root / FLEET_SUMMARY, lambda tmp: tmp.write_text(summary, encoding="ascii"))
     return html_path, md_path
 
 
