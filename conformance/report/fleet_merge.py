@@ -88,6 +88,8 @@ class _Gather:
         self.refused_names: dict[str, str] = {}
         self.problems: list[str] = []
         self.refused = False
+        # A shard record was refused: a shard counted missing may have arrived in that form.
+        self.records_refused = False
 
     def refuse(self, line: str, name: str | None = None) -> None:
         self.problems.append(clean_line(line))
@@ -151,12 +153,14 @@ class _Gather:
             record = parse_record(raw, TARGET_NAME)
         except (BadRecord, OSError) as exc:
             self.refuse(f"refused: {source}: {exc}")
+            self.records_refused = True
             return
         if self.fleet is None:
             self.fleet = record
         elif (record.targets, record.targets_sha256, record.spec.count) != (
                 self.fleet.targets, self.fleet.targets_sha256, self.fleet.spec.count):
             self.refuse(f"refused: {source}: foreign: shard {record.spec} of another targets file or shard count")
+            self.records_refused = True
             return
         for entry in sorted(os.listdir(directory)):
             if entry not in _SHARD_OWN and entry not in record.results:
@@ -257,6 +261,7 @@ def merge(paths: Sequence[Path], out: Path) -> MergeResult:
     prepare_output(out)
     arrived = {a.name: a for a in state.arrivals}
     runs: list[TargetRun] = []
+    never = "never arrived intact" if state.records_refused else "never arrived"
     missing_by_shard: dict[int, list[str]] = {}
     for position, name in enumerate(order):
         arrival = arrived.get(name)
@@ -271,10 +276,10 @@ def merge(paths: Sequence[Path], out: Path) -> MergeResult:
             shard = shard_of(position, state.fleet.spec.count)
             missing_by_shard.setdefault(shard, []).append(name)
             runs.append(TargetRun(name, int(ExitCode.NO_VERDICT), out / name, "",
-                                  f"missing: shard {shard}/{state.fleet.spec.count} never arrived"))
+                                  f"missing: shard {shard}/{state.fleet.spec.count} {never}"))
     problems = list(state.problems)
     for shard, names in sorted(missing_by_shard.items()):
         assert state.fleet is not None
-        problems.append(f"missing: shard {shard}/{state.fleet.spec.count} never arrived: "
+        problems.append(f"missing: shard {shard}/{state.fleet.spec.count} {never}: "
                         f"{', '.join(names)} (NO VERDICT)")
     return MergeResult(runs, problems, state.refused)
