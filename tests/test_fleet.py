@@ -135,6 +135,12 @@ def test_json_targets_file_exit_1_and_embedded_targets(fleet_dir: Path, capsys: 
     assert "| BEH-RACE | MUST | PASS | FAIL |" in out  # the markdown index is printed too
     assert "| SCH-STATUS | MUST | SKIPPED | SKIPPED |" in out
     assert (fleet_dir / "o" / "mock-racy" / "junit.xml").is_file()
+    # The machine-readable fleet summary, as `fleet merge` writes it too.
+    summary = json.loads((fleet_dir / "o" / "fleet.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 1 and summary["problems"] == []
+    assert [(t["name"], t["status"], t["exit_code"], "BEH-RACE" in t["failed"]) for t in summary["targets"]] == [
+        ("mock", "CONFORMANT", 0, False), ("mock-racy", "NOT CONFORMANT", 1, True)]
+    assert not (fleet_dir / "o" / "shard.json").exists()  # only a shard leaves a shard record
 
 
 # -- bad files and options: exit 2, nothing run ---------------------------------------------------------

@@ -126,6 +126,27 @@ def test_shard_flag_needs_targets_and_a_good_spec(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "o").exists()
 
 
+def test_a_shard_run_leaves_a_record_that_merges(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("SDDC_TOKEN", "SDDC_PASSWORD", "SDDC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    # Shard 2/3 holds only the unreachable target (quick), shard 3/3 nothing at all.
+    Path("t.toml").write_text(f"""[[targets]]\nname = "a"\n
+[[targets]]\nname = "gone"\nbase-url = "http://127.0.0.1:{free_port()}"\ntoken = "x"\ntimeout = 1\n""")
+    code, out, _ = run_cli(["run", "--targets", "t.toml", "--shard", "2/3", "--report-dir", "s2", "-q"], capsys)
+    assert code == 3 and "checking 1 target (shard 2/3 of 2)" in out and "[gone] NO VERDICT (exit 3)" in out
+    code, out, _ = run_cli(["run", "--targets", "t.toml", "--shard", "3/3", "--report-dir", "s3", "-q"], capsys)
+    assert code == 0 and "checking 0 targets (shard 3/3 of 2)" in out
+    record = json.loads(Path("s2", SHARD_RECORD).read_text())
+    assert record["shard"]["index"] == 2 and record["targets_file"]["targets"] == ["a", "gone"]
+    assert record["targets_file"]["sha256"] == hashlib.sha256(Path("t.toml").read_bytes()).hexdigest()
+    assert list(record["results"]) == ["gone"] and record["results"]["gone"]["exit_code"] == 3
+    code, out, _ = run_cli(["fleet", "merge", "s2", "s3", "-o", "m", "-q"], capsys)
+    assert code == 3
+    assert "missing: shard 1/3 never arrived: a (NO VERDICT)" in out and "[gone] NO VERDICT (exit 3)\n" in out
+
+
 # -- merging -------------------------------------------------------------------------------------------
 
 def summary(out: Path) -> dict[str, Any]:
@@ -201,6 +222,17 @@ def test_missing_shard_of_conformant_targets_still_fails() -> None:
          "refused: {s}/shard.json: its results are not shard 2/3's targets under the rule", "be"),
         (lambda s: reseal_record(s, lambda r: r["targets_file"].update(targets=["../x", *NAMES[1:]])),
          "refused: {s}/shard.json: malformed target list", "be"),
+        (lambda s: reseal_record(s, lambda r: r["targets_file"].update(sha256="abc")),
+         "refused: {s}/shard.json: malformed shard or digest", "be"),
+        (lambda s: reseal_record(s, lambda r: r["results"]["b"].update(manifest_sha256="../b")),
+         "refused: {s}/shard.json: malformed manifest digest", "be"),
+        (lambda s: reseal_record(s, lambda r: r.update(shard_record_version=2)),
+         "refused: {s}/shard.json: not a shard record of this suite's version", "be"),
+        (lambda s: reseal_record(s, lambda r: r["shard"].update(index=4)),
+         "refused: {s}/shard.json: malformed shard or digest", "be"),
+        # b's report left out of the record while the shard says b was judged.
+        (lambda s: reseal_record(s, lambda r: r["results"]["b"].update(manifest_sha256=None)),
+         "refused: {s}/shard.json: target 'b' has a verdict but no report", "b"),
     ],
 )
 def test_tampered_or_foreign_evidence_is_named_and_refused(
@@ -217,6 +249,36 @@ def test_tampered_or_foreign_evidence_is_named_and_refused(
         expected = ("NO VERDICT", 3, []) if name in hit else (verdict, CODES[verdict], failed)
         assert merged[name][:3] == expected, name
     assert not (tmp_path / "m" / "b" / "passwd").exists()
+
+
+def test_exit_codes_a_shard_records_without_a_report(shards: list[Path], tmp_path: Path) -> None:
+    # A target whose entry could not run (exit 2) writes no report: the record is its evidence.
+    shutil.rmtree(shards[1] / "e")
+    reseal_record(shards[1], lambda r: r["results"]["e"].update(exit_code=2, manifest_sha256=None))
+    result = merge(shards, tmp_path / "m")
+    assert not result.refused and {r.name: r.status for r in result.runs}["e"] == "USAGE ERROR"
+    assert merge_exit(result.runs, result.refused) == ExitCode.USAGE_ERROR  # the --targets order
+
+
+def test_an_interrupted_target_reads_no_verdict(shards: list[Path], tmp_path: Path) -> None:
+    reseal_record(shards[1], lambda r: r["results"]["e"].update(exit_code=130))
+    result = merge(shards, tmp_path / "m")
+    assert not result.problems and {r.name: r.exit_code for r in result.runs}["e"] == 130
+
+
+def test_a_bare_report_without_a_verdict_is_refused(tmp_path: Path) -> None:
+    report = fake_report(tmp_path / "in" / "a", "MAYBE", [])
+    result = merge([report], tmp_path / "m")
+    assert result.refused and result.problems == [f"refused: {report}: its manifest has no verdict"]
+    assert [(r.name, r.exit_code) for r in result.runs] == [("a", 3)]
+
+
+def test_the_output_is_never_a_symlink(shards: list[Path], tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "out")
+    with pytest.raises(ReportError, match="is not an empty directory"):
+        merge(shards, tmp_path / "out")
+    assert not any((tmp_path / "elsewhere").iterdir())
 
 
 def test_duplicates_are_refused_in_every_copy(shards: list[Path], tmp_path: Path) -> None:

@@ -224,7 +224,7 @@ def run_fleet(fleet: Fleet, report_root: Path, options: Mapping[str, dict[str, A
     # Absolute: the children resolve relative paths against their generated config's directory.
     report_root = report_root.resolve()
     report_root.mkdir(parents=True, exist_ok=True)
-    workers = fleet.parallel or min(len(fleet.targets), os.cpu_count() or 2, 8)
+    workers = fleet.parallel or max(1, min(len(fleet.targets), os.cpu_count() or 2, 8))
     runs: dict[str, TargetRun] = {}
     with tempfile.TemporaryDirectory(prefix="sddc-fleet-") as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
