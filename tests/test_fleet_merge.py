@@ -171,6 +171,12 @@ def test_a_folder_of_shards_is_opened(shards: list[Path], tmp_path: Path) -> Non
     # As a CI's artifact download lays them out: one folder holding a folder per shard.
     result = merge([tmp_path], tmp_path.parent / f"{tmp_path.name}-out")
     assert [r.exit_code for r in result.runs] == [0, 1, 0, 1, 3, 0] and not result.problems
+    # A shard that lost its record among them is named, and its targets have no verdict.
+    (shards[2] / SHARD_RECORD).unlink()
+    result = merge([tmp_path], tmp_path.parent / f"{tmp_path.name}-out2")
+    assert result.refused and result.problems == [
+        f"added: {shards[2]} (among the shards, but not a shard directory)",
+        "missing: shard 3/3 never arrived: c, f (NO VERDICT)"]
 
 
 def test_a_missing_shard_is_no_verdict_for_its_targets(shards: list[Path], tmp_path: Path,

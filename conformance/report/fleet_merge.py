@@ -186,32 +186,42 @@ class _Gather:
             raise ReportError(f"{_show(path)} is not a shard directory, a report directory or a .tar.gz bundle")
 
 
-def expand(paths: Sequence[Path]) -> list[Path]:
-    """Shard directories first (they name the fleet), then reports; a folder of shards is opened."""
+def expand(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """Shard directories first (they name the fleet), then reports; a folder of shards is opened.
+
+    The second list holds what a folder of shards holds besides shards: a shard that lost its
+    record among them must be named, not skipped.
+    """
     shards: list[Path] = []
     reports: list[Path] = []
+    strays: list[Path] = []
     for path in paths:
         if not path.exists() and not path.is_symlink():
             raise ReportError(f"{_show(path)} does not exist")
         if path.is_symlink():
             raise ReportError(f"{_show(path)} is a symlink; give the directory or file itself")
         if _is_dir(path) and not (path / SHARD_RECORD).exists() and not (path / MANIFEST).exists():
-            inner = sorted(p for p in path.iterdir() if _is_dir(p) and (p / SHARD_RECORD).exists())
+            entries = sorted(path.iterdir())
+            inner = [p for p in entries if _is_dir(p) and (p / SHARD_RECORD).exists()]
             if not inner:
                 raise ReportError(f"{_show(path)} holds no shard.json, no manifest.json and no shard directory")
             shards += inner
+            strays += [p for p in entries if p not in inner]
         elif _is_dir(path) and (path / SHARD_RECORD).exists():
             shards.append(path)
         else:
             reports.append(path)
-    return shards + reports
+    return shards + reports, strays
 
 
 def gather(paths: Sequence[Path]) -> tuple[_Gather, list[str]]:
     """Check every input; the fleet's target order (the targets file's, or the order of arrival)."""
     state = _Gather()
-    for path in expand(paths):
+    found, strays = expand(paths)
+    for path in found:
         state.add(path)
+    for stray in strays:
+        state.refuse(f"added: {_show(stray)} (among the shards, but not a shard directory)")
     counts: dict[str, list[_Arrival]] = {}
     for arrival in state.arrivals:
         counts.setdefault(arrival.name, []).append(arrival)
