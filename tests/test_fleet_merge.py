@@ -379,7 +379,10 @@ def _targets_file(path: Path) -> Path:
     # no race windows), and one unreachable target: six verdicts of three kinds.
     entries = [("clean", None), ("html-500", "html-500"), ("text-error", "plain-text-error"),
                ("no-error-body", "missing-error-body"), ("unknown-500", "unknown-id-500")]
-    text = 'parallel = 2\n\n[defaults]\nprofile = "schema"\nmax-examples = 3\nseed = 7\nconcurrency = 4\n'
+    # One target at a time per process and a generous timeout: four processes share the machine
+    # with other tests, and a slow answer must not turn into a different verdict.
+    text = ('parallel = 1\n\n[defaults]\nprofile = "schema"\nmax-examples = 3\nseed = 7\nconcurrency = 4\n'
+            'timeout = 30\n')
     for name, defect in entries:
         text += f'\n[[targets]]\nname = "{name}"\n' + (f'defect = ["{defect}"]\n' if defect else "")
     text += (f'\n[[targets]]\nname = "gone"\nbase-url = "http://127.0.0.1:{free_port()}"\n'

@@ -1,4 +1,9 @@
-"""`sddc-conformance run --targets FILE`: several targets in one invocation, side by side.
+"""`sddc-conformance run --targets FILE [--shard K/N]` and `fleet merge`: several targets, side by side.
+
+With `--shard K/N` only the K-th slice runs (report/fleet_shard.py has the rule) and `shard.json`
+is left for `fleet merge`, which verifies the shards of every machine (report/fleet_merge.py)
+and writes the index a single run would have written; this module turns its result into an
+exit code.
 
 Each target gets its own `sddc-conformance run` in its own process, several at a time, its
 reports in `<report-dir>/<name>/`, and `<report-dir>/index.html` + `index.md` compare the
