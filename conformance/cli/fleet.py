@@ -325,8 +325,7 @@ MERGE_EXIT_CODES = exit_codes_epilog(
         ExitCode.USAGE_ERROR: "an input is not a shard, report or bundle; -o is not empty; nothing to merge",
         ExitCode.NO_VERDICT: "a target has no verdict: unreachable, or its shard never arrived (named)",
     },
-    only=(ExitCode.OK, ExitCode.NOT_CONFORMANT, ExitCode.USAGE_ERROR, ExitCode.NO_VERDICT,
-          ExitCode.INTERNAL_ERROR, ExitCode.INTERRUPTED),
+    only=(ExitCode.OK, ExitCode.NOT_CONFORMANT, ExitCode.USAGE_ERROR, ExitCode.NO_VERDICT, ExitCode.INTERNAL_ERROR),
 )
 
 
@@ -345,7 +344,8 @@ def fleet() -> None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Directory to write the merged fleet to (created; an existing one must be empty).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the problems and the fleet's verdict line.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Leave out the markdown index: one line per target, the problems, the last line.")
 def merge_command(inputs: tuple[Path, ...], output: Path, quiet: bool) -> None:
     """Verify shard directories, report directories or bundles and write one fleet index."""
     from conformance.cli.group import fail
