@@ -190,6 +190,8 @@ def test_a_missing_shard_is_no_verdict_for_its_targets(shards: list[Path], tmp_p
     merged = summary(tmp_path / "m")
     assert merged["a"] == ("NO VERDICT", 3, [], "missing: shard 1/3 never arrived")
     assert merged["b"] == ("NOT CONFORMANT", 1, ["SRV-NO-5XX"], None)
+    assert json.loads((tmp_path / "m" / "fleet.json").read_text())["problems"] == [
+        "missing: shard 1/3 never arrived: a, d (NO VERDICT)"]
     assert "missing: shard 1/3" in (tmp_path / "m" / "index.md").read_text(encoding="utf-8")
     assert "missing: shard 1/3" in (tmp_path / "m" / "index.html").read_text(encoding="utf-8")
 
@@ -408,6 +410,8 @@ def test_rehearsal_three_shards_merge_into_the_single_run(tmp_path: Path, capsys
     outputs = [p.communicate(timeout=300)[0] for p in processes]
     assert [p.returncode for p in processes] == [1, 1, 3, 3], outputs
     assert "checking 2 targets (shard 2/3 of 6)" in outputs[1]
+    # The child's detail ("CONFORMANT, 1 MUST requirement not run: ..."), without the verdict it repeats.
+    assert "[clean] CONFORMANT (exit 0): 1 MUST requirement not run" in outputs[0]
 
     shard_dirs = [str(tmp_path / f"machine-{k}" / "shard") for k in (1, 2, 3)]
     code, out, _ = run_cli(["fleet", "merge", *shard_dirs, "-o", str(tmp_path / "merged"), "-q"], capsys)
