@@ -25,7 +25,7 @@ from scenario_harness import (
 
 from conformance.model import Outcome
 from conformance.requirements import get, scenarios, stateful
-from conformance.requirements.scenarios import NO_IN_PROGRESS
+from conformance.requirements.scenarios import NO_IN_PROGRESS, PendingSettles
 from conformance.requirements.stateful import PENDING_CANCEL, UNKNOWN, expected_cancel_status, read_matches
 
 PASS, FAIL, NOT_RUN = Outcome.PASS, Outcome.FAIL, Outcome.NOT_RUN
@@ -104,7 +104,9 @@ class Machine:
                                         provision=provision)
         self.passes: Counter[str] = Counter()
         self.ran: Counter[str] = Counter()
-        self.machine: Any = stateful.build_machine(self.session, fixed, can_read, self.passes, self.ran)()
+        self.settles = PendingSettles(self.session)
+        self.machine: Any = stateful.build_machine(self.session, fixed, can_read, self.passes, self.ran,
+                                                   self.settles)()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.machine, name)
@@ -443,6 +445,7 @@ def test_teardown_waits_for_pending_cancels_to_settle() -> None:
     target.tasks["b"] = "CANCELLED"
     m.ran.update(cancel_not_cancellable=1)
     m.teardown()
+    m.settles.resolve()
     assert m.model == {"a": PENDING_CANCEL, "b": "CANCELLED"}
     assert m.ran["read_task"] == 0  # pending tasks are awaited, not read against the model
     assert m.passes["held"] == 1  # b settled; a did not
@@ -453,7 +456,7 @@ def test_teardown_waits_for_pending_cancels_to_settle() -> None:
     assert evidence(m.session, RID)[0].request.method == "GET"  # type: ignore[union-attr]
 
 
-def test_teardown_reads_settled_tasks_and_awaits_pending_cancels_in_one_round_trip(
+def test_teardown_reads_settled_tasks_in_one_round_trip_and_hands_pending_cancels_over(
         monkeypatch: pytest.MonkeyPatch) -> None:
     target = ScriptedTarget({"a": "IN_PROGRESS", "b": "IN_PROGRESS", "s": "SUCCESSFUL"})
     m = Machine(target, {"s": "SUCCESSFUL"})
@@ -471,7 +474,8 @@ def test_teardown_reads_settled_tasks_and_awaits_pending_cancels_in_one_round_tr
 
     monkeypatch.setattr(m.session, "side_by_side", recorded)
     m.teardown()
-    assert batches == [["s", "b", "a"]]
+    m.settles.resolve()
+    assert batches == [["s", "b"]]  # the settled tasks' final reads; a, pending, settles beside them
     assert m.model == {"s": "SUCCESSFUL", "a": "CANCELLED", "b": "IN_PROGRESS"}
     assert m.passes["held"] == 3 and outcome(m.session, RID) is not FAIL
 

@@ -5,12 +5,15 @@ independent work, and against a target that takes tens of milliseconds per answe
 seconds of waiting. Run one after the other, the run costs their sum; side by side, the longer
 of the two. What makes that safe:
 
-- The scenarios still run one after the other in one thread, those that take an IN_PROGRESS
-  task of their own first: each keeps its own order, and the ones that build on another
-  (BEH-RECANCEL on BEH-CANCEL's task, BEH-RACE on the cancel mode BEH-CANCEL saw) still do. Only
-  the state machine (`beside`, the longest) gets a thread of its own, once the takers have taken
-  their tasks (so each scenario gets the tasks a one-at-a-time run gives it); its end-of-run
-  re-reads wait for all the others.
+- Tasks are taken in the order of a one-at-a-time run: the scenarios that take IN_PROGRESS
+  tasks (the takers) each run in a thread of their own, started once the taker before it has
+  taken its tasks (`taken`, or its end), so a taker's settle window (up to `--settle-timeout`
+  against an asynchronous target) runs beside the next one instead of before it. The ones that
+  build on another wait for it where they need it (BEH-RECANCEL for BEH-CANCEL's cancel to
+  settle, BEH-RACE's verdict for the cancel mode the earlier ones saw: `after`). The other
+  scenarios run one after the other in one thread, and the state machine (`beside`, the longest)
+  in its own, both once every taker has taken its tasks; its end-of-run re-reads wait for all
+  the others.
 - IN_PROGRESS tasks are taken exclusively from the pool, and the schema phase never touches one.
 - A refusable task is used by one party at a time (`TaskHolds`): a read-cancel-read sequence
   holds its task, so a change is always blamed on the request that made it.
@@ -99,9 +102,10 @@ class ScenarioLane:
         self._scenarios = list(scenarios)
         self._halt = halt
         self._futures: dict[str, Future[None]] = {r.id: Future() for r in self._scenarios}
+        # Set once the scenario took the IN_PROGRESS tasks it will use (at the latest when it ends).
+        self._taken: dict[str, threading.Event] = {r.id: threading.Event() for r in self._scenarios}
         self._next = 0
         self._threads: list[threading.Thread] = []
-        self._main_line: list[Requirement] = []
         self._stop = threading.Event()
         self._settling = threading.Lock()
         # On demand (no thread): the item that asks runs what comes before it, in order.
@@ -129,19 +133,32 @@ class ScenarioLane:
         takers = [r for r in self._scenarios if r.takes_in_progress and not r.beside]
         rest = [r for r in self._scenarios if not r.takes_in_progress and not r.beside]
         beside = [r for r in self._scenarios if r.beside]
-        self._main_line = takers + rest
-        self._threads = [threading.Thread(target=self._run_line, args=(self._main_line,),
-                                          name="sddc-scenarios", daemon=True)]
-        self._threads += [threading.Thread(target=self._run_beside, args=(r, takers), name=f"sddc-{r.id}",
+        # Each taker once the one before has taken its tasks; the rest, in order, once all have.
+        self._threads = [threading.Thread(target=self._run_line, args=([r], takers[:i][-1:]), name=f"sddc-{r.id}",
+                                          daemon=True) for i, r in enumerate(takers)]
+        self._threads.append(threading.Thread(target=self._run_line, args=(rest, takers), name="sddc-scenarios",
+                                              daemon=True))
+        self._threads += [threading.Thread(target=self._run_line, args=([r], takers), name=f"sddc-{r.id}",
                                            daemon=True) for r in beside]
         for thread in self._threads:
             thread.start()
 
+    def taken(self, requirement_id: str) -> None:
+        """The scenario took every IN_PROGRESS task it will use: the next taker may start."""
+        if requirement_id in self._taken:
+            self._taken[requirement_id].set()
+
+    def after(self, requirement_id: str) -> None:
+        """Wait until that scenario finished (one at a time, or not selected: nothing to wait for)."""
+        future = self._futures.get(requirement_id)
+        if self._threads and future is not None:
+            wait([future])
+
     def after_others(self, requirement_id: str) -> None:
-        """Wait until every other scenario of the main line finished (one at a time: already so)."""
+        """Wait until every other scenario finished (one at a time: already so)."""
         if not self._threads:
             return
-        for scenario in self._main_line:
+        for scenario in self._scenarios:
             if scenario.id != requirement_id:
                 wait([self._futures[scenario.id]])
 
@@ -163,6 +180,8 @@ class ScenarioLane:
     def stop(self) -> None:
         """Stop sending (a scenario under way ends at its next request) and wait for the threads."""
         self._stop.set()
+        for event in self._taken.values():
+            event.set()  # a thread waiting for a taker that never ran wakes, sees the stop, ends
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
@@ -177,19 +196,15 @@ class ScenarioLane:
         for requirement_id in self._futures:
             self._settle(requirement_id, Interrupted("the run ended before this scenario ran"))
 
-    def _run_line(self, line: list[Requirement]) -> None:
+    def _run_line(self, line: list[Requirement], after: list[Requirement]) -> None:
         # Each scenario step waits for the one before: its requests go before the probes queued
         # in the schema phase's pool, which has plenty to keep the other slots busy.
         self._session.target.urgent()
+        for before in after:
+            self._taken[before.id].wait()
         for scenario in line:
             if self._stop.is_set():
                 return
-            self._run(scenario)
-
-    def _run_beside(self, scenario: Requirement, after: list[Requirement]) -> None:
-        self._session.target.urgent()
-        wait([self._futures[r.id] for r in after])
-        if not self._stop.is_set():
             self._run(scenario)
 
     def _run(self, scenario: Requirement) -> None:
@@ -208,8 +223,12 @@ class ScenarioLane:
                     self._settle(requirement_id, exc)
         else:
             self._settle(scenario.id, None)
+        finally:
+            self.taken(scenario.id)
 
     def _settle(self, requirement_id: str, exc: BaseException | None) -> None:
+        # An ended scenario takes nothing more: whoever waits to take after it may go (and stop).
+        self._taken[requirement_id].set()
         with self._settling:
             future = self._futures[requirement_id]
             if future.done():

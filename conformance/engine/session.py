@@ -169,6 +169,17 @@ class SuiteSession:
         if self.lane is not None:
             self.lane.after_others(requirement_id)
 
+    def after_scenario(self, requirement_id: str) -> None:
+        """Wait for one scenario running beside this one to finish (one at a time: it has)."""
+        if self.lane is not None:
+            self.lane.after(requirement_id)
+
+    def taken(self, requirement_id: str) -> None:
+        """The scenario has taken every IN_PROGRESS task it will use: the next one may take its own
+        while this one waits out its settle window."""
+        if self.lane is not None:
+            self.lane.taken(requirement_id)
+
     def end_background(self) -> None:
         """Stop and wait for the scenario lane, if the run ended before it did."""
         if self.lane is not None:

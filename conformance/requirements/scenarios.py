@@ -11,8 +11,9 @@ ids the user gave (or allowed), each once.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -205,6 +206,11 @@ class CancelLedger:
     def asynchronous(self) -> bool:
         return self.mode()["mode"] == "asynchronous"
 
+    def asynchronous_among(self, task_ids: Iterable[str]) -> bool:
+        """Whether one of these tasks' cancels settled later than the first read after the 200."""
+        ids = set(task_ids)
+        return any(not sync for task_id, _, sync in list(self.observations) if task_id in ids)
+
 
 def await_cancelled(session: SuiteSession, task_id: str, purpose: str, *, since: float,
                     first: Reading | None = None) -> Settling:
@@ -230,6 +236,58 @@ def await_cancelled(session: SuiteSession, task_id: str, purpose: str, *, since:
     elif settling.final.http_status == 404:
         session.cancels.gone.append(task_id)
     return settling
+
+
+class PendingSettles:
+    """Cancels whose settle windows are waited out side by side, each in a thread of its own.
+
+    A cancel answered 200 that still reads IN_PROGRESS costs up to a settle window of waiting
+    and a few reads. Waited out one after another (each state-machine example ending on a pending
+    cancel), a target whose cancels settle in 3 s cost 3 s per example; handed over here, every
+    window runs beside the work that follows, and `resolve()` waits for the last one. Each is
+    `await_cancelled` as before, from the 200 on (the same reads, the same timeline), and
+    `judge(settling)` gives its verdict in that thread.
+    """
+
+    def __init__(self, session: SuiteSession) -> None:
+        self._session = session
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def add(self, task_id: str, purpose: str, since: float, judge: Callable[[Settling], None]) -> None:
+        session = self._session
+        # A scenario's reads keep their priority over the schema phase's probes in the new thread.
+        urgent = session.target.is_urgent()
+
+        def settle() -> None:
+            if urgent:
+                session.target.urgent()
+            try:
+                judge(await_cancelled(session, task_id, purpose, since=since))
+            except BaseException as exc:  # re-raised by resolve(), in the scenario's thread
+                with self._lock:
+                    self._errors.append(exc)
+
+        thread = threading.Thread(target=settle, name=f"sddc-settle-{task_id[:8]}", daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def resolve(self) -> None:
+        """Wait until every settle handed over was judged; re-raise the first thing one raised
+        (a spent budget, a target that stopped answering, an interrupt)."""
+        while True:
+            with self._lock:
+                threads, self._threads = self._threads, []
+            if not threads:
+                break
+            for thread in threads:
+                thread.join()
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise errors[0]
 
 
 def settle_violation(settling: Settling, settle_timeout: float) -> Violation:
@@ -356,6 +414,8 @@ def cancel_in_progress(session: SuiteSession) -> None:
                                                     f"{status_of(exchange) or exchange.error}, not 200")], exchange)
             return
         session.cancelled_by_suite.append(task_id)
+        # It takes no other task: the next scenario may take its own while this one waits.
+        session.taken(rid)
         session.cancels.track(task_id, rid, CANCELLED, sent, cancelled=True)
         settling = await_cancelled(session, task_id, f"{rid}: read after cancel", since=sent)
         if before is None and not settling.final.available:
@@ -376,15 +436,18 @@ def cancel_in_progress(session: SuiteSession) -> None:
           takes_in_progress=True)
 def recancel(session: SuiteSession) -> None:
     rid = "BEH-RECANCEL"
-    # A task cancelled with 200 that read CANCELLED, or that read 404 afterwards (it must still be
-    # there: the cancel again is decisive either way).
-    settled = [task_id for task_id, _, _ in session.cancels.observations] + session.cancels.gone
-    if settled:
-        task_id = settled[0]
-    elif session.cancelled_by_suite:
-        session.recorder.not_run(rid, f"task {session.cancelled_by_suite[0]}, cancelled with 200, never read "
-                                 "CANCELLED (see BEH-CANCEL)")
-        return
+    if session.cancelled_by_suite:
+        # BEH-CANCEL's task, cancelled with 200: this scenario takes none of its own, so the next
+        # may take theirs while BEH-CANCEL waits for the cancel to settle, and this one with it.
+        task_id = session.cancelled_by_suite[0]
+        session.taken(rid)
+        session.after_scenario("BEH-CANCEL")
+        # It read CANCELLED, or 404 afterwards (it must still be there: the cancel again is
+        # decisive either way).
+        if task_id not in {t for t, _, _ in session.cancels.observations} and task_id not in session.cancels.gone:
+            session.recorder.not_run(rid, f"task {task_id}, cancelled with 200, never read CANCELLED "
+                                     "(see BEH-CANCEL)")
+            return
     else:
         acquired = acquire_in_progress(session, rid)
         if acquired is None:
@@ -397,6 +460,7 @@ def recancel(session: SuiteSession) -> None:
             session.recorder.not_run(rid, f"the first cancel of {task_id} answered {status_of(first)}, not 200")
             return
         session.cancelled_by_suite.append(task_id)
+        session.taken(rid)
         session.cancels.track(task_id, rid, CANCELLED, sent, cancelled=True)
         pending = read(session, task_id, f"{rid}: read after the first cancel")
         if pending.status == CANCELLABLE:
@@ -567,12 +631,18 @@ def racing_cancels(session: SuiteSession) -> None:
     else:
         session.recorder.not_run(rid, no_task_reason(session))
         return
+    # The tasks BEH-CANCEL and BEH-RECANCEL cancelled: the cancel mode they show judges the race.
+    earlier = list(session.cancelled_by_suite)
     session.cancelled_by_suite.append(task_id)
+    session.taken(rid)
     session.cancels.track(task_id, rid, CANCELLED, sent, cancelled=True)
-    violations = judge_race(codes, n, task_id, pending=after.status == CANCELLABLE,
-                            asynchronous=session.cancels.asynchronous)
     settling = await_cancelled(session, task_id, f"{rid}: wait for the race's cancel to settle", since=sent,
                                first=after)
+    # Their settle windows ran beside this one's; the verdict needs what they saw.
+    session.after_scenario("BEH-CANCEL")
+    session.after_scenario("BEH-RECANCEL")
+    violations = judge_race(codes, n, task_id, pending=after.status == CANCELLABLE,
+                            asynchronous=session.cancels.asynchronous_among(earlier))
     if (settling.final.available or after.available) and not settling.settled:
         violations.append(settle_violation(settling, session.settle_timeout))
     evidence = next((e for e in exchanges if status_of(e) not in (200, 409)), None) or next(

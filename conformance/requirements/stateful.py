@@ -20,6 +20,7 @@ shown what BEH-STATEFUL claims, and is reported NOT RUN with the rules it missed
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -28,8 +29,9 @@ from conformance.model import Exchange, Violation
 from conformance.requirements.scenarios import (
     FINAL,
     NO_GET,
+    PendingSettles,
+    Settling,
     acquire_several,
-    await_cancelled,
     behavior,
     cancel,
     no_task_reason,
@@ -82,9 +84,11 @@ def read_matches(model_status: str, status: str | None, http_status: int | None,
 
 
 def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
-                  passes: Counter[str], ran: Counter[str]) -> type[RuleBasedStateMachine]:
+                  passes: Counter[str], ran: Counter[str], settles: PendingSettles) -> type[RuleBasedStateMachine]:
     """The machine; each example takes up to 3 fresh IN_PROGRESS tasks next to the `fixed` ones
-    (tasks in other statuses and unknown ids), since the previous example cancelled its own."""
+    (tasks in other statuses and unknown ids), since the previous example cancelled its own.
+    An example's cancels still pending at its end are handed to `settles`, which judges them
+    while the next examples run (the caller resolves it)."""
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -270,25 +274,21 @@ def build_machine(session: SuiteSession, fixed: dict[str, str], can_read: bool,
             # The steps that led here, taken before the reads below add theirs in no fixed order.
             trail = " -> ".join(self.steps[-HISTORY:])
 
-            def settle(task_id: str) -> None:
-                settling = await_cancelled(session, task_id, f"{RID}: wait for a pending cancel",
-                                           since=self.cancelled_at[task_id])
+            def judge(settling: Settling) -> None:
                 if settling.settled:
-                    self.model[task_id] = CANCELLED
+                    self.model[settling.task_id] = CANCELLED
                     self._held()
                 else:
                     violation = settle_violation(settling, session.settle_timeout)
                     session.recorder.record(RID, [Violation(f"{violation} (steps: {trail})")],
                                             settling.final.exchange)
 
-            def finish(task_id: str) -> None:
-                if task_id in pending:
-                    settle(task_id)
-                else:
-                    self._read(task_id, "final read")
-
-            # Reads and waits on different tasks change nothing: they all go out side by side.
-            session.side_by_side([*settled, *pending], finish)
+            # A pending cancel is this example's own task (the next example takes fresh ones),
+            # so its window need not hold the next example up: it settles beside what follows.
+            for task_id in pending:
+                settles.add(task_id, f"{RID}: wait for a pending cancel", self.cancelled_at[task_id], judge)
+            # Reads of different tasks change nothing: they go out side by side.
+            session.side_by_side(settled, lambda task_id: self._read(task_id, "final read"))
 
     return CancelModel
 
@@ -332,23 +332,33 @@ def run_model(session: SuiteSession) -> None:
     # An earlier read (a scenario's precondition read) may have shown it already: a round trip saved.
     can_read = session.reads_tasks or (
         read(session, first, f"{RID}: does the target offer GET?").http_status not in NO_GET)
-    machine = build_machine(session, fixed, can_read, passes, ran)
+    settles = PendingSettles(session)
+    machine = build_machine(session, fixed, can_read, passes, ran, settles)
     seed(session.seed)(machine)
     # The known tasks are the model's alone while it runs: a change the schema phase's requests
     # (side by side) made would otherwise be a model mismatch blamed on BEH-STATEFUL.
-    with session.holding([task_id for task_id, status in fixed.items() if status != UNKNOWN]):
-        run_state_machine_as_test(
-            machine,
-            settings=settings(
-                max_examples=examples,
-                stateful_step_count=STEPS,
-                database=None,
-                deadline=None,
-                # No shrinking: it would re-send requests to a server that keeps state.
-                phases=[Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            ),
-        )
+    try:
+        with session.holding([task_id for task_id, status in fixed.items() if status != UNKNOWN]):
+            run_state_machine_as_test(
+                machine,
+                settings=settings(
+                    max_examples=examples,
+                    stateful_step_count=STEPS,
+                    database=None,
+                    deadline=None,
+                    # No shrinking: it would re-send requests to a server that keeps state.
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
+    except BaseException:
+        # What the machine raised is what the run hears; the settles still under way end first
+        # (no thread of this scenario records after it ended).
+        with contextlib.suppress(BaseException):
+            settles.resolve()
+        raise
+    # Every example's pending cancel is judged before the verdict (and the end-of-run re-read).
+    settles.resolve()
     session.stateful_rules = {name: ran[name] for name in RULES}
     if not ran["cancel_in_progress"] and not session.recorder.failures_for([RID]):
         session.recorder.not_run(RID, no_task_reason(session) + " (two make the model stronger)")
