@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_run [--json reports/bench.json] [--skip-st]
     python -m benchmarks.bench_run --latency-ms 50 [--repeat 3] [--skip-st]   # a slow appliance, whole processes
+    python -m benchmarks.bench_run --latency-ms 50 --only-settle [--settle-seconds 3]  # async and stdlib rows only
 
 Measures, in one process:
   (a) the default full run against the embedded reference server (requests, wall, CPU);
@@ -17,7 +18,10 @@ its default concurrency and with --concurrency 1, `st run` with its defaults, an
 requests loop sending the suite's DELETE count; plus requests, distinct ids and the time to the
 first request. The same rows at 0 ms give the whole-process cost per request against the loop.
 The suite, the loop and `st run` run --repeat times, interleaved, and each row shows its median
-run: a single loop run varies by a third from one run to the next on a shared machine.
+run: a single loop run varies by a third from one run to the next on a shared machine. Then
+(--settle-seconds, default 3) the default run against targets whose cancels settle at once and
+after S seconds, on the reference server and on benchmarks.stdlib_target (an independent
+http.server target), with `st run` on the latter.
 Nothing here asserts; the numbers are printed (and written as JSON with --json).
 """
 
@@ -32,7 +36,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,7 @@ from typing import Any
 import requests
 
 from benchmarks.detection import run_defect
+from benchmarks.stdlib_target import StdlibTarget
 from conformance.bodies import MAX_JSON_DEPTH, ensure_recursion_headroom
 from conformance.engine.runner import execute
 from conformance.engine.session import open_session
@@ -185,37 +191,82 @@ class ProcessRun:
     exit_code: int
 
 
-def _process_run(label: str, latency_ms: int, command: Callable[[ReferenceServer, Path], list[str]],
-                 env_extra: Callable[[ReferenceServer], dict[str, str]] | None = None) -> ProcessRun:
-    """One process against a fresh reference server; everything counted by the server itself."""
+@dataclass(frozen=True)
+class Served:
+    """A running target as the latency rows use it: the reference server or the stdlib one."""
+
+    base_url: str
+    username: str
+    password: str
+    state: dict[str, Any]  # what --tasks-file reads
+    log: Callable[[], Sequence[Any]]  # the requests it saw: .timestamp (monotonic), .method, .path
+
+
+Serve = Callable[[int], AbstractContextManager[Served]]
+
+
+def embedded(settle_seconds: float | None = None) -> Serve:
+    """The reference server; with `settle_seconds`, its correct asynchronous variation (a cancel
+    reads IN_PROGRESS that long, a repeat cancel meanwhile answers 200)."""
+    @contextmanager
+    def serve(latency_ms: int) -> Iterator[Served]:
+        config = ReferenceConfig(latency_ms=latency_ms) if settle_seconds is None else ReferenceConfig(
+            latency_ms=latency_ms, defects=frozenset({"async-cancel-repeat-200"}), settle_seconds=settle_seconds)
+        with ReferenceServer(config) as server:
+            yield Served(server.base_url, server.config.username, server.config.password,
+                         server.state_document(), lambda: server.request_log)
+    return serve
+
+
+def stdlib(settle_seconds: float = 0.0) -> Serve:
+    """benchmarks.stdlib_target: an independent http.server target, not the suite's own server."""
+    @contextmanager
+    def serve(latency_ms: int) -> Iterator[Served]:
+        with StdlibTarget(latency_ms=latency_ms, settle_seconds=settle_seconds) as target:
+            yield Served(target.base_url, target.username, target.password, target.state_document(),
+                         lambda: target.log)
+    return serve
+
+
+def _process_run(label: str, latency_ms: int, command: Callable[[Served, Path], list[str]],
+                 env_extra: Callable[[Served], dict[str, str]] | None = None,
+                 serve: Serve | None = None) -> ProcessRun:
+    """One process against a fresh server (the reference one unless `serve` says otherwise);
+    everything counted by the server itself."""
     import os
 
-    with ReferenceServer(ReferenceConfig(latency_ms=latency_ms)) as server, \
-            tempfile.TemporaryDirectory() as workdir:
+    with (serve or embedded())(latency_ms) as server, tempfile.TemporaryDirectory() as workdir:
         state = Path(workdir) / "state.json"
-        state.write_text(json.dumps(server.state_document()), encoding="utf-8")
+        state.write_text(json.dumps(server.state), encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
                **(env_extra(server) if env_extra else {})}
         started = time.monotonic()
         done = subprocess.run(command(server, state), capture_output=True, text=True, cwd=workdir,
                               env=env, timeout=1800)
         wall = time.monotonic() - started
-        log = [r for r in server.request_log if r.timestamp >= started]
+        log = [r for r in server.log() if r.timestamp >= started]
         deletes = [r for r in log if r.method == "DELETE"]
         return ProcessRun(label, wall, len(log), len(deletes), len({r.path for r in deletes}),
                           (log[0].timestamp - started) if log else None, done.returncode)
 
 
-def _suite_command(*extra: str) -> Callable[[ReferenceServer, Path], list[str]]:
-    def command(server: ReferenceServer, state: Path) -> list[str]:
+def _suite_command(*extra: str) -> Callable[[Served, Path], list[str]]:
+    def command(server: Served, state: Path) -> list[str]:
         return [sys.executable, "-m", "conformance", "run", "--base-url", server.base_url,
-                "--username", server.config.username, "--tasks-file", str(state), "--seed", str(SEED),
+                "--username", server.username, "--tasks-file", str(state), "--seed", str(SEED),
                 "--quiet", "--report-dir", str(state.parent / "reports"), *extra]
     return command
 
 
-def _password(server: ReferenceServer) -> dict[str, str]:
-    return {"SDDC_PASSWORD": server.config.password}
+def _password(server: Served) -> dict[str, str]:
+    return {"SDDC_PASSWORD": server.password}
+
+
+def _served_token(server: Served) -> str:
+    answer = requests.post(f"{server.base_url}/v1/tokens", timeout=10,
+                           json={"username": server.username, "password": server.password})
+    answer.raise_for_status()
+    return str(answer.json()["accessToken"])
 
 
 _LOOP = """
@@ -228,16 +279,16 @@ with requests.Session() as session:
 """
 
 
-def _loop_command(count: int) -> Callable[[ReferenceServer, Path], list[str]]:
-    def command(server: ReferenceServer, state: Path) -> list[str]:
-        return [sys.executable, "-c", _LOOP, server.base_url, _token(server), str(count)]
+def _loop_command(count: int) -> Callable[[Served, Path], list[str]]:
+    def command(server: Served, state: Path) -> list[str]:
+        return [sys.executable, "-c", _LOOP, server.base_url, _served_token(server), str(count)]
     return command
 
 
-def _st_command(st: str) -> Callable[[ReferenceServer, Path], list[str]]:
-    def command(server: ReferenceServer, state: Path) -> list[str]:
+def _st_command(st: str) -> Callable[[Served, Path], list[str]]:
+    def command(server: Served, state: Path) -> list[str]:
         return [st, "run", str(fragment_path()), "--url", server.base_url,
-                "-H", f"Authorization: Bearer {_token(server)}", "--seed", str(SEED)]
+                "-H", f"Authorization: Bearer {_served_token(server)}", "--seed", str(SEED)]
     return command
 
 
@@ -304,6 +355,44 @@ def latency_mode(latency_ms: int, st: str | None, echo: Callable[[str], None], r
     return out
 
 
+def settle_mode(latency_ms: int, settle_seconds: float, st: str | None, echo: Callable[[str], None],
+                repeat: int = 1) -> dict[str, Any]:
+    """The default run against targets whose cancels settle at once and after `settle_seconds`, on
+    the reference server and on the independent stdlib one, and `st run` on the stdlib one."""
+    echo(f"\nwhole processes at {latency_ms} ms: cancels settling at once and after {settle_seconds:g} s, on the "
+         "reference server and on benchmarks.stdlib_target (http.server)")
+    kinds: list[tuple[str, Serve]] = [
+        ("reference, synchronous", embedded()),
+        (f"reference, settles in {settle_seconds:g} s", embedded(settle_seconds)),
+        ("stdlib, synchronous", stdlib()),
+        (f"stdlib, settles in {settle_seconds:g} s", stdlib(settle_seconds))]
+    runs: dict[str, list[ProcessRun]] = {label: [] for label, _ in kinds}
+    sts: list[ProcessRun] = []
+    # Interleaved, so a busy spell on the machine lands on each kind of row alike.
+    for _ in range(repeat):
+        for label, serve in kinds:
+            runs[label].append(_process_run(f"suite: {label}", latency_ms, _suite_command(), _password, serve))
+        if st:
+            sts.append(_process_run("st run (its defaults): stdlib, synchronous", latency_ms, _st_command(st),
+                                    serve=stdlib()))
+    rows = {label: median_run(r) for label, r in runs.items()}
+    st_row = median_run(sts) if sts else None
+    for row in [*rows.values(), *([st_row] if st_row else [])]:
+        echo(_process_line(row))
+    (ref_sync, ref_async, std_sync, std_async) = (rows[label] for label, _ in kinds)
+    out: dict[str, Any] = {"latency_ms": latency_ms, "settle_seconds": settle_seconds,
+                           "rows": [asdict(r) for r in rows.values()],
+                           "async_over_sync_reference": ref_async.wall / ref_sync.wall,
+                           "async_over_sync_stdlib": std_async.wall / std_sync.wall}
+    echo(f"  asynchronous over synchronous: {out['async_over_sync_reference']:.2f}x on the reference server, "
+         f"{out['async_over_sync_stdlib']:.2f}x on the stdlib one (goal <= 1.5x)")
+    if st_row is not None:
+        out["st"] = asdict(st_row)
+        out["suite_over_st_stdlib"] = std_sync.wall / st_row.wall
+        echo(f"  suite wall over st run wall on the stdlib target: {out['suite_over_st_stdlib']:.2f}x (goal <= 0.5x)")
+    return out
+
+
 # -- report -----------------------------------------------------------------------------------------
 
 def _line(t: Timing) -> str:
@@ -321,6 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, metavar="N",
                         help="with --latency-ms: run the suite, the loop and st N times each, interleaved, "
                              "and show each one's median run [default: 3]")
+    parser.add_argument("--settle-seconds", type=float, default=3.0, metavar="S",
+                        help="with --latency-ms: also compare targets whose cancels settle after S seconds with "
+                             "synchronous ones, on the reference and the stdlib target (0: leave out) [default: 3]")
+    parser.add_argument("--only-settle", action="store_true",
+                        help="with --latency-ms: only the --settle-seconds rows")
     args = parser.parse_args(argv)
     ensure_recursion_headroom()
     out: dict[str, Any] = {}
@@ -328,7 +422,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.latency_ms is not None:
         if args.repeat < 1:
             parser.error("--repeat must be at least 1")
-        out = latency_mode(args.latency_ms, None if args.skip_st else st_executable(), echo, args.repeat)
+        if args.settle_seconds < 0 or (args.only_settle and not args.settle_seconds):
+            parser.error("--settle-seconds must be positive (or 0 without --only-settle)")
+        st = None if args.skip_st else st_executable()
+        out = {} if args.only_settle else latency_mode(args.latency_ms, st, echo, args.repeat)
+        if args.settle_seconds:
+            out["settle"] = settle_mode(args.latency_ms, args.settle_seconds, st, echo, args.repeat)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

@@ -4,7 +4,8 @@
 
 Not the suite's reference server (Starlette + uvicorn, written next to the suite and tuned with
 it): a plain `http.server.ThreadingHTTPServer`, one thread per connection, HTTP/1.1 keep-alive,
-as a small appliance-like target would be. It serves what the seed and the vendor's API describe:
+as a small appliance-like target would be (or HTTP/1.0, a connection per request). It serves
+what the seed and the vendor's API describe:
 
 - `POST /v1/tokens` with `{"username", "password"}`: 201 and a TokenPair; anything else 401.
 - every `/v1/tasks` request needs `Authorization: Bearer <accessToken>` (401 with an Error otherwise);
@@ -16,7 +17,8 @@ as a small appliance-like target would be. It serves what the seed and the vendo
   ("Multiple cancel requests will be treated as a single cancelation request").
 
 Every answer waits `latency_ms` first (in its own thread, so concurrent requests overlap). The
-server binds 127.0.0.1 only and counts the requests it answered, by method.
+server binds 127.0.0.1 only and logs every request (time, method, path). `keep_alive=False`
+(`--http10`) answers HTTP/1.0 and closes each connection, as `http.server` does by default.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ class Task:
     # monotonic time of the 200 cancel, while the cancel of an asynchronous target is pending
     cancelled_at: float | None = None
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the server saw it (the reference server's log has the same fields)."""
+
+    timestamp: float  # time.monotonic() when it arrived
+    method: str
+    path: str  # as sent, still percent-encoded, with the query
 
 
 class Store:
@@ -126,16 +137,21 @@ class StdlibTarget:
     """The server in a background thread: `with StdlibTarget(latency_ms=50) as t: t.base_url`."""
 
     def __init__(self, *, latency_ms: int = 0, settle_seconds: float = 0.0, username: str = "admin@local",
-                 password: str | None = None, tasks: dict[str, int] | None = None, port: int = 0) -> None:
+                 password: str | None = None, tasks: dict[str, int] | None = None, port: int = 0,
+                 keep_alive: bool = True) -> None:
         if latency_ms < 0 or settle_seconds < 0:
             raise ValueError("latency_ms and settle_seconds must not be negative")
         self.latency = latency_ms / 1000
+        # False: HTTP/1.0, one connection per request, as the standard library serves by default
+        self.keep_alive = keep_alive
         self.username = username
         self.password = password or secrets.token_urlsafe(16)
         self.store = Store(dict(DEFAULT_TASKS if tasks is None else tasks), settle_seconds)
         self.tokens: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.delete_paths: set[str] = set()
+        # every request, as it arrived (bench_run counts a run's requests from it)
+        self.log: list[Request] = []
         self._count_lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.server.daemon_threads = True
@@ -143,8 +159,7 @@ class StdlibTarget:
 
     @property
     def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     def state_document(self) -> dict[str, Any]:
         """What a client needs (`--tasks-file` reads its `tasks`): URL, credentials, task ids by status."""
@@ -154,6 +169,7 @@ class StdlibTarget:
     def count(self, method: str, path: str) -> None:
         with self._count_lock:
             self.counts[method] += 1
+            self.log.append(Request(time.monotonic(), method, path))
             if method == "DELETE":
                 self.delete_paths.add(path)
 
@@ -174,7 +190,7 @@ class StdlibTarget:
 
 def _handler(target: StdlibTarget) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1" if target.keep_alive else "HTTP/1.0"
         server_version = "stdlib-target"
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -286,10 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--settle-seconds", type=float, default=0.0)
+    parser.add_argument("--http10", action="store_true", help="HTTP/1.0: close the connection after each answer")
     parser.add_argument("--state-file", type=Path, help="write URL, credentials and task ids here (0600)")
     args = parser.parse_args(argv)
     try:
-        target = StdlibTarget(latency_ms=args.latency_ms, settle_seconds=args.settle_seconds, port=args.port)
+        target = StdlibTarget(latency_ms=args.latency_ms, settle_seconds=args.settle_seconds, port=args.port,
+                              keep_alive=not args.http10)
     except (ValueError, OSError) as exc:
         print(f"stdlib_target: {exc}", file=sys.stderr)
         return 2

@@ -26,3 +26,19 @@ def test_repeat_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--latency-ms", "0", "--repeat", "0"])
     assert exc.value.code == 2 and "--repeat must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--settle-seconds", "-1"], ["--only-settle", "--settle-seconds", "0"]])
+def test_the_settle_rows_need_a_positive_window(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--latency-ms", "0", *args])
+    assert exc.value.code == 2 and "--settle-seconds must be positive" in capsys.readouterr().err
+
+
+def test_the_rows_run_against_the_reference_or_the_stdlib_target() -> None:
+    from benchmarks.bench_run import embedded, stdlib
+
+    for serve in (embedded(), embedded(3.0), stdlib(), stdlib(3.0)):
+        with serve(0) as served:
+            assert served.base_url.startswith("http://127.0.0.1:")
+            assert served.state["tasks"]["IN_PROGRESS"] and served.log() is not None
