@@ -191,3 +191,41 @@ def test_stop_wakes_a_scenario_waiting_for_a_taker_that_never_took() -> None:
     assert started.wait(WAIT)
     lanes.stop()  # returns: B's thread, waiting for A to take, woke up and ended
     assert ran == []
+
+
+def test_stop_ends_a_chain_of_takers_whose_first_ended_normally() -> None:
+    started = threading.Event()
+    ran: list[str] = []
+
+    def first(session: Any) -> None:
+        started.set()
+        assert session.target.halted.wait(WAIT)  # ends normally, but the run is stopping
+
+    lanes, _ = lane([scenario("A", first, takes=True), scenario("B", lambda s: ran.append("B"), takes=True),
+                     scenario("C", lambda s: ran.append("C"), takes=True)])
+    lanes.start()
+    assert started.wait(WAIT)
+    stopping = threading.Thread(target=lanes.stop, daemon=True)
+    stopping.start()
+    stopping.join(WAIT)
+    # B never ran, so never took: C, waiting for it, must still wake and end.
+    assert not stopping.is_alive() and ran == []
+
+
+def test_a_settle_of_an_urgent_scenario_stays_urgent() -> None:
+    class Urgent(ScriptedTarget):
+        def __init__(self, tasks: dict[str, str]) -> None:
+            super().__init__(tasks)
+            self.urgent_threads: list[str] = []
+
+        def is_urgent(self) -> bool:
+            return True
+
+        def urgent(self) -> None:
+            self.urgent_threads.append(threading.current_thread().name)
+
+    target = Urgent({"a": CANCELLED})
+    settles = PendingSettles(scripted_session(target, clock=FakeClock()))
+    settles.add("a", "p", 0.0, lambda settling: None)
+    settles.resolve()
+    assert target.urgent_threads == ["sddc-settle-a"]

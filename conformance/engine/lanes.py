@@ -223,8 +223,6 @@ class ScenarioLane:
                     self._settle(requirement_id, exc)
         else:
             self._settle(scenario.id, None)
-        finally:
-            self.taken(scenario.id)
 
     def _settle(self, requirement_id: str, exc: BaseException | None) -> None:
         # An ended scenario takes nothing more: whoever waits to take after it may go (and stop).
