@@ -85,10 +85,11 @@ TESTS: dict[str, tuple[str, ...]] = {
         "test_malformed_escapes_go_out_raw_and_are_url_hostile", "test_listed_ids_are_left_out",
         "test_near_misses_of_refusable_tasks_only", "test_near_misses_never_equal_a_listed_id"))),
     # Each scenario run on its own (reference server on an injected clock, or a scripted target).
-    "conformance/requirements/scenarios.py": ("tests/test_scenario_units.py", "tests/test_stateful_units.py"),
-    "conformance/requirements/stateful.py": ("tests/test_stateful_units.py",),
+    "conformance/requirements/scenarios.py": ("tests/test_scenario_units.py", "tests/test_stateful_units.py",
+                                              "tests/test_settle_overlap.py"),
+    "conformance/requirements/stateful.py": ("tests/test_stateful_units.py", "tests/test_settle_overlap.py"),
     # The lane and the task holds against scripted scenarios and a scripted target.
-    "conformance/engine/lanes.py": ("tests/test_lanes.py",),
+    "conformance/engine/lanes.py": ("tests/test_lanes.py", "tests/test_settle_overlap.py"),
     # The helper processes and their protocols (not the whole runs that use them).
     "conformance/engine/helper.py": ("tests/test_helper_process.py",),
     "conformance/engine/draws.py": tuple(f"tests/test_draws.py::{name}" for name in (

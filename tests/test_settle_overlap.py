@@ -14,7 +14,7 @@ from test_lanes import WAIT, lane, scenario
 
 from conformance.errors import BudgetExhausted, Interrupted
 from conformance.model import Outcome
-from conformance.requirements import stateful
+from conformance.requirements import scenarios, stateful
 from conformance.requirements.scenarios import CancelLedger, PendingSettles, Settling, settle_violation
 from conformance.tasks import CANCELLED
 
@@ -229,3 +229,29 @@ def test_a_settle_of_an_urgent_scenario_stays_urgent() -> None:
     settles.add("a", "p", 0.0, lambda settling: None)
     settles.resolve()
     assert target.urgent_threads == ["sddc-settle-a"]
+
+
+# -- the scenarios that build on BEH-CANCEL, now beside it ----------------------------------------------
+def test_recancel_takes_beh_cancel_s_task_even_when_another_settled_first() -> None:
+    target = ScriptedTarget({"c": "IN_PROGRESS", "x": CANCELLED})
+    session = scripted_session(target, clock=FakeClock())
+    session.cancelled_by_suite.append("c")  # BEH-CANCEL's 200; it never read CANCELLED
+    session.cancels.observations.append(("x", 0.0, True))  # another scenario's, settled first
+    scenarios.recancel(session)
+    assert outcome(session, "BEH-RECANCEL") is Outcome.NOT_RUN
+    assert target.deletes() == 0
+
+
+def test_two_race_winners_on_a_synchronous_target_fail_whatever_later_cancels_showed() -> None:
+    def wins(target: ScriptedTarget, task_id: str) -> Any:
+        target.tasks[task_id] = CANCELLED
+        return 200  # every racing cancel wins, and the task reads CANCELLED right away
+
+    target = ScriptedTarget({"r": "IN_PROGRESS"}, on_delete=wins)
+    session = scripted_session(target, clock=FakeClock())
+    # A cancel the state machine saw settle late (it runs beside the race now): not the race's
+    # evidence, which is what BEH-CANCEL and BEH-RECANCEL saw before it.
+    session.cancels.observations.append(("model", 2.0, False))
+    scenarios.racing_cancels(session)
+    assert outcome(session, "BEH-RACE") is Outcome.FAIL
+    assert any("the target cancels synchronously" in m for m in messages(session, "BEH-RACE"))
