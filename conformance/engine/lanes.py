@@ -116,9 +116,10 @@ class ScenarioLane:
     def start(self) -> None:
         """Run the scenarios in background threads from now on (idempotent).
 
-        One thread runs them in order, those that take IN_PROGRESS tasks first (so tasks are
-        taken in the order a one-at-a-time run takes them); a `beside` scenario (the state
-        machine: the longest) gets its own thread once those have taken theirs.
+        Each scenario that takes IN_PROGRESS tasks gets a thread, started once the one before has
+        taken its tasks (so tasks are taken in the order a one-at-a-time run takes them, and one
+        scenario's settle window runs beside the next); the others run in order in one thread,
+        and a `beside` scenario (the state machine: the longest) in its own, once all have.
         """
         if self._threads or self._next:
             return
