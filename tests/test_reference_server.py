@@ -160,6 +160,37 @@ def test_access_token_expires_and_relogin_works() -> None:
         assert again.status_code == 200
 
 
+def test_token_lifetime_in_requests_counts_accepted_requests_only() -> None:
+    # token_lifetime_requests=3: three requests get in, the fourth answers 401; a request without
+    # the token (or a login) does not use it up; a fresh login gets three more.
+    with running(token_lifetime_requests=3) as c:
+        assert [c.session.get(c.url("/v1/tasks"), timeout=TIMEOUT).status_code for _ in range(3)] == [200] * 3
+        assert requests.get(c.url("/v1/tasks"), timeout=TIMEOUT).status_code == 401
+        assert_error_json(c.session.get(c.url("/v1/tasks"), timeout=TIMEOUT), 401)
+        # The log says which requests were authenticated: the refused one was not.
+        assert [r.authenticated for r in c.server.request_log if r.method == "GET"] == [True] * 3 + [False] * 2
+        fresh = login(c.server.base_url).json()["accessToken"]
+        again = requests.get(c.url("/v1/tasks"), headers={"Authorization": f"Bearer {fresh}"}, timeout=TIMEOUT)
+        assert again.status_code == 200
+
+
+def test_token_store_uses_and_their_bounds() -> None:
+    from conformance.reference.store import TokenStore
+
+    store = TokenStore(3600.0, max_uses=1, max_tokens=1)
+    access, _ = store.issue_pair()
+    assert store.is_valid(access) and store.is_valid(access)  # looking is not using
+    assert store.use(access) and not store.use(access) and not store.is_valid(access)
+    newer, _ = store.issue_pair()  # evicts the first, and its count of uses with it
+    assert store.use(newer) and store._uses == {newer: 1}
+    refused, _ = (zero := TokenStore(3600.0, max_uses=0)).issue_pair()
+    assert not zero.use(refused)
+    with pytest.raises(ValueError, match="max_uses"):
+        TokenStore(1.0, max_uses=-1)
+    with pytest.raises(ValueError, match="token_lifetime_requests"):
+        ReferenceConfig(token_lifetime_requests=-1)
+
+
 def test_refresh_and_invalidate_refresh_token(client: Client) -> None:
     refresh_id = login(client.server.base_url).json()["refreshToken"]["id"]
     refresh_url = client.url("/v1/tokens/access-token/refresh")

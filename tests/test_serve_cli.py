@@ -97,6 +97,7 @@ def test_without_state_file_the_password_goes_to_a_private_file(started: list[su
 
 @pytest.mark.parametrize(("args", "option"), [(("--path-prefix", "no-slash"), "--path-prefix"),
                                                (("--backpressure-burst", "0"), "--backpressure-burst"),
+                                               (("--token-lifetime", "-1"), "--token-lifetime"),
                                                (("--tls-cert", "pyproject.toml"), "--tls-key")])
 def test_bad_knobs_are_usage_errors(args: tuple[str, ...], option: str) -> None:
     completed = _serve(*args)
@@ -129,6 +130,6 @@ def test_a_non_loopback_host_warns(tmp_path: Path) -> None:
 def test_help_documents_tls_and_knobs() -> None:
     completed = _serve("--help")
     for flag in ("--tls-cert", "--tls-key", "--latency-ms", "--path-prefix", "--settle-seconds",
-                 "--backpressure-rate", "--backpressure-burst", "Exit codes:"):
+                 "--backpressure-rate", "--backpressure-burst", "--token-lifetime", "Exit codes:"):
         assert flag in completed.stdout
     assert "PEM" in completed.stdout

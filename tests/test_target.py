@@ -272,17 +272,19 @@ def _token_server(valid: set[str]) -> Callable[[SeenRequest, Any], Reply]:
     return handle
 
 
-def test_relogin_happens_only_once(stub_server: Callable[..., StubServer]) -> None:
+def test_a_fresh_token_refused_at_once_ends_the_run(stub_server: Callable[..., StubServer]) -> None:
     stub = stub_server(_token_server({"t2"}))
     t = target(stub.base_url, username=USER, password="secret")
     t.login()
     assert t.cancel("a", purpose="test").response.status == 404  # type: ignore[union-attr]
     assert [r.method for r in stub.seen] == ["POST", "DELETE", "POST", "DELETE"]
-    # The fresh token is refused too: the run stops instead of logging in again and again.
+    # The re-login's token is refused on its first use too: the run stops instead of logging in
+    # again and again.
     stub2 = stub_server(_token_server(set()))
     t2 = target(stub2.base_url, username=USER, password="secret")
     t2.login()
-    with pytest.raises(AuthenticationFailed, match="rejects the suite's fresh token") as caught:
+    with pytest.raises(AuthenticationFailed, match=r"refused the token it had just issued .*401 on its first use"
+                       ) as caught:
         t2.cancel("a", purpose="test")
     assert "secret" not in str(caught.value)
     assert [r.method for r in stub2.seen] == ["POST", "DELETE", "POST", "DELETE"]

@@ -18,7 +18,10 @@ from conftest import Reply, SeenRequest, StubServer
 from conformance.engine.target import (
     BACKPRESSURE_EASE,
     BACKPRESSURE_MIN_INTERVAL,
+    SHORT_LIVED_IN_A_ROW,
+    SHORT_LIVED_TOKEN,
     AuthenticationFailed,
+    BudgetExhausted,
     Target,
     TargetConfig,
     describe_transport_error,
@@ -103,34 +106,113 @@ def test_deletes_and_their_distinct_paths_are_counted(stub_server: Callable[...,
     assert (target.deletes_sent, target.distinct_delete_paths, target.requests_sent) == (3, 2, 4)
 
 
-def test_at_most_five_relogins_in_a_run(stub_server: Callable[..., StubServer]) -> None:
-    # Every DELETE's token has expired; each fresh one works once. After five re-logins the
-    # sixth expiry is answered as it is (401), not with a sixth login.
+def _expiring_tokens(lifetime: int | Callable[[int], int]) -> Callable[[SeenRequest, Any], Reply]:
+    """A stub whose n-th token (from 0) answers `lifetime` requests (or `lifetime(n)`), then 401."""
     issued = itertools.count()
-    valid: set[str] = set()
+    left: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def handle(request: SeenRequest, release: Any) -> Reply:
+        with lock:
+            if request.method == "POST":
+                n = next(issued)
+                left[f"t{n}"] = lifetime(n) if callable(lifetime) else lifetime
+                return Reply(201, json.dumps({"accessToken": f"t{n}"}).encode())
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if left.get(token, 0) > 0:
+                left[token] -= 1
+                return Reply(404, ERROR)
+            return Reply(401, ERROR)
+
+    return handle
+
+
+def test_tokens_are_renewed_for_as_long_as_the_run_lasts(stub_server: Callable[..., StubServer]) -> None:
+    # Tokens that last 6 requests: 24 cancels need four tokens, and no 401 reaches the caller.
+    stub = stub_server(_expiring_tokens(6))
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"))
+    target.login()
+    statuses = {e.response.status for e in (target.cancel(f"x{n}", purpose="test") for n in range(24))
+                if e.response is not None}
+    assert statuses == {404}
+    assert target.logins == sum(1 for r in stub.seen if r.method == "POST") == 4
+    assert target.token_lifetimes == [6, 6, 6]
+    # Each expiry cost one refused request and one login, all of them counted as requests.
+    assert target.requests_sent == len(stub.seen) == 24 + 3 + 4
+
+
+def test_tokens_that_keep_dying_young_end_the_run(stub_server: Callable[..., StubServer]) -> None:
+    # A token that answers SHORT_LIVED_TOKEN - 1 requests is short-lived; three in a row stop the run
+    # with the lifetimes in the message, rather than a login every few requests.
+    stub = stub_server(_expiring_tokens(SHORT_LIVED_TOKEN - 1))
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"))
+    target.login()
+    with pytest.raises(AuthenticationFailed, match=r"fewer than 5 requests \(the last 3 answered 4, 4, 4\)"):
+        for n in range(100):
+            target.cancel(f"x{n}", purpose="test")
+    assert target.logins == SHORT_LIVED_IN_A_ROW
+
+
+def test_one_long_lived_token_resets_the_count_of_short_lived_ones(stub_server: Callable[..., StubServer]) -> None:
+    # Lifetimes 2, 2, 5, 2, 2, 5, ...: never three short-lived tokens in a row, so the run goes on.
+    stub = stub_server(_expiring_tokens(lambda n: 5 if n % 3 == 2 else 2))
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"))
+    target.login()
+    for n in range(14):
+        target.cancel(f"x{n}", purpose="test")
+    assert target.token_lifetimes == [2, 2, 5, 2, 2]
+
+
+def test_a_refused_token_right_after_a_renewal_ends_the_run(stub_server: Callable[..., StubServer]) -> None:
+    # The first token works 10 times; the re-login's token is refused on its first use.
+    stub = stub_server(_expiring_tokens(lambda n: 10 if n == 0 else 0))
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"))
+    target.login()
+    for n in range(10):
+        target.cancel(f"x{n}", purpose="test")
+    with pytest.raises(AuthenticationFailed, match="401 on its first use"):
+        target.cancel("x10", purpose="test")
+    assert [r.method for r in stub.seen[-3:]] == ["DELETE", "POST", "DELETE"]
+
+
+def test_a_failed_login_mid_run_ends_the_run(stub_server: Callable[..., StubServer]) -> None:
+    logins = itertools.count()
 
     def handle(request: SeenRequest, release: Any) -> Reply:
         if request.method == "POST":
-            token = f"t{next(issued)}"
-            valid.add(token)
-            return Reply(200, json.dumps({"accessToken": token}).encode())
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if token in valid:
-            valid.discard(token)
-            return Reply(404, ERROR)
-        return Reply(401, ERROR)
+            if next(logins):
+                return Reply(401, ERROR)  # the password was changed mid-run
+            return Reply(201, b'{"accessToken": "t0"}')
+        return Reply(401 if len(stub.seen) > 3 else 404, ERROR)
 
     stub = stub_server(handle)
     target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p"))
     target.login()
-    statuses = []
-    for n in range(7):
-        exchange = target.cancel(f"x{n}", purpose="test")
-        assert exchange.response is not None
-        statuses.append(exchange.response.status)
-    # The first DELETE uses the first login's token; then each needs a re-login, five of them.
-    assert statuses == [404] * 6 + [401]
-    assert sum(1 for r in stub.seen if r.method == "POST") == 6
+    target.cancel("a", purpose="test")
+    target.cancel("b", purpose="test")
+    with pytest.raises(AuthenticationFailed, match="authentication failed for user 'u'"):
+        target.cancel("c", purpose="test")
+
+
+def test_a_given_token_with_credentials_is_replaced_when_it_expires(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(_expiring_tokens(3))
+    target = Target(TargetConfig(base_url=stub.base_url, token="given", username="u", password="p"))
+    target.login()  # the given token is used first: no login yet
+    assert [e.response.status for e in (target.cancel("a", purpose="test"),)] == [404]  # type: ignore[union-attr]
+    assert target.token_lifetimes == [0] and target.logins == 1
+    assert target.given_token_answered == 0
+
+
+def test_the_budget_ends_a_login_mid_run_as_a_spent_budget(stub_server: Callable[..., StubServer]) -> None:
+    # Logins are requests of the budget; a budget spent by a re-login is a spent budget (flow
+    # control: the run reports it as such), not a target that could not be judged.
+    stub = stub_server(_expiring_tokens(2))
+    target = Target(TargetConfig(base_url=stub.base_url, username="u", password="p", max_requests=4))
+    target.login()
+    target.cancel("a", purpose="test")
+    target.cancel("b", purpose="test")
+    with pytest.raises(BudgetExhausted):
+        target.cancel("c", purpose="test")  # its 401 is the 4th request; the login would be the 5th
 
 
 def test_five_backpressure_answers_are_waited_out_a_sixth_ends_the_run(
@@ -233,7 +315,7 @@ def test_a_username_without_a_password_never_relogs_in(stub_server: Callable[...
 
 def test_requests_in_flight_that_meet_one_expiry_cost_one_login(stub_server: Callable[..., StubServer]) -> None:
     # Eight cancels side by side all carry the token that has just expired: the first to come back
-    # re-logs in and the others re-send with its token, so the run keeps four of its five re-logins.
+    # re-logs in and the others re-send with its token: one expiry, one login.
     issued = itertools.count()
     current: list[str] = []
     stale_answers = threading.Semaphore(0)

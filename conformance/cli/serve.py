@@ -46,6 +46,8 @@ SERVE_EXIT_CODES = exit_codes_epilog(
               help="backpressure-429 variation: requests per second per client.")
 @click.option("--backpressure-burst", type=click.IntRange(min=1), default=50, show_default=True,
               help="backpressure-429 variation: requests allowed at once.")
+@click.option("--token-lifetime", "token_lifetime_requests", type=click.IntRange(min=0), default=None,
+              metavar="N", help="An access token is accepted for N requests, then answers 401 [default: an hour].")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
               help="PEM certificate: serve HTTPS (with --tls-key). Clients need it, or its CA, as --ca-bundle.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
@@ -104,6 +106,8 @@ def serve(
 
 def _option_named(message: str) -> str:
     """ReferenceConfig names its fields (path_prefix must ...): prefix the flag that set it."""
+    if message.startswith("token_lifetime_requests"):
+        return "--token-lifetime: "
     for name in ("latency_ms", "path_prefix", "settle_seconds", "backpressure_rate", "backpressure_burst"):
         if message.startswith(name):
             return f"--{name.replace('_', '-')}: "

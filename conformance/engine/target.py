@@ -36,9 +36,13 @@ from conformance.spec import Fragment, load_fragment
 from conformance.tasks import encode_id
 
 USER_AGENT = "sddc-conformance"
-# Tokens expire mid-run (an hour on appliances); a target that keeps rejecting fresh ones is not
-# re-logged into forever.
-MAX_RELOGINS = 5
+# Tokens expire mid-run (an hour on appliances, sooner where policy says so): the suite logs in
+# again whenever one does, for as long as the run lasts. Two things end that: a token refused on
+# its first use (logging in again cannot help), and tokens that keep dying young. A token that
+# answered fewer than SHORT_LIVED_TOKEN requests is short-lived; SHORT_LIVED_IN_A_ROW of them in
+# a row would spend the budget on logins, so the run stops and says so.
+SHORT_LIVED_TOKEN = 5
+SHORT_LIVED_IN_A_ROW = 3
 # Backpressure (429, or 503 with Retry-After): the same request is re-sent at most this many
 # times, each after the wait the target asked for (capped), before the run ends with no verdict.
 MAX_BACKPRESSURE_RETRIES = 5
@@ -168,7 +172,21 @@ class Target:
         self._next_slot = 0.0
         self._token = config.token
         self._refresh_token: str | None = None
-        self._relogins = 0
+        # Every token the run holds is one generation: 0 is the token given with --token (or
+        # none), each login mints the next. A request that meets a 401 logs in only if the token
+        # it carried is still the current one; the others wait on _login_lock and re-send with
+        # the new token, so one expiry costs one login however many requests were in flight.
+        self._generation = 0
+        # Requests answered (anything but 401) with each recent generation's token.
+        self._answered: dict[int, int] = {0: 0}
+        # Logins that minted a token (POST /v1/tokens answered one); each also spent a request.
+        self.logins = 0
+        # How many requests each expired token answered, oldest first (the reports, the budget).
+        self.token_lifetimes: list[int] = []
+        self._short_lived = 0
+        # The generation the last re-login minted (-1: none yet).
+        self._renewed = -1
+        self.on_login: Callable[[int], None] | None = None
         self._login_lock = threading.Lock()
         self._local = threading.local()
         # --concurrency caps the requests in flight across every thread that sends (the schema
@@ -272,11 +290,30 @@ class Target:
             session.close()
 
     # -- authentication ------------------------------------------------------------------------
+    @property
+    def can_login(self) -> bool:
+        """A username and a password: the suite can get tokens of its own, as often as needed."""
+        return bool(self.config.username and self.config.password)
+
+    @property
+    def generation(self) -> int:
+        """The current token's generation (0: the token given with --token, or none yet)."""
+        return self._generation
+
+    @property
+    def given_token_answered(self) -> int:
+        """Requests answered with the token given with --token (generation 0)."""
+        return self._answered.get(0, 0)
+
     def login(self) -> None:
         """Get an access token through POST /v1/tokens when a username was given."""
-        if self.config.token or not (self.config.username and self.config.password):
+        if self.config.token or not self.can_login:
             return
-        self._token = None
+        with self._login_lock:
+            self._mint(first=True)
+
+    def _mint(self, *, first: bool) -> None:
+        """POST /v1/tokens and make its token the next generation (called under _login_lock)."""
         url = f"{self.base_url}/v1/tokens"
         body = {"username": self.config.username, "password": self.config.password}
         attempt = 0
@@ -287,6 +324,8 @@ class Target:
                     url, json=body, timeout=self.config.timeout, allow_redirects=False
                 )
             except BudgetExhausted as exc:
+                if not first:
+                    raise  # mid-run: the budget is spent, as for any other request
                 raise TargetError(str(exc)) from None
             except requests.RequestException as exc:
                 raise TargetUnreachable(
@@ -310,13 +349,55 @@ class Target:
             )
         try:
             pair = response.json()
-            self._token = str(pair["accessToken"])
+            token = str(pair["accessToken"])
             refresh = pair.get("refreshToken")
             self._refresh_token = refresh.get("id") if isinstance(refresh, dict) else None
         except (ValueError, KeyError, TypeError, AttributeError):
             raise AuthenticationFailed(
                 f"POST {url} answered {response.status_code} without an accessToken"
             ) from None
+        with self._lock:
+            self._generation += 1
+            self._answered[self._generation] = 0
+            # Only the current generation and the one before can still be answered or judged.
+            for old in [g for g in self._answered if g < self._generation - 1]:
+                del self._answered[old]
+            self._token = token
+            self.logins += 1
+            logins = self.logins
+        if self.on_login is not None and not first:
+            self.on_login(logins)
+
+    def _renew(self, generation: int) -> None:
+        """A request carrying `generation`'s token met a 401: log in again, once per expiry.
+
+        Returns when a newer token is current (this call's login or another thread's); raises
+        AuthenticationFailed when logging in again cannot help.
+        """
+        with self._login_lock:
+            with self._lock:
+                if self._generation != generation:
+                    return  # another request logged in meanwhile: re-send with its token
+                lifetime = self._answered.get(generation, 0)
+            # A token minted because the one before expired is used at once, by the request that
+            # met the expiry: refused then, the next login's would be too. (The first login's may
+            # have waited, and expired, before its first use: that one gets a second login.)
+            if generation == self._renewed and lifetime == 0:
+                raise AuthenticationFailed(
+                    f"{self.base_url} refused the token it had just issued to user {self.config.username!r} "
+                    "(401 on its first use): logging in again cannot help; check the user's role"
+                )
+            self.token_lifetimes.append(lifetime)
+            self._short_lived = self._short_lived + 1 if lifetime < SHORT_LIVED_TOKEN else 0
+            if self._short_lived >= SHORT_LIVED_IN_A_ROW:
+                recent = ", ".join(str(n) for n in self.token_lifetimes[-SHORT_LIVED_IN_A_ROW:])
+                raise AuthenticationFailed(
+                    f"{self.base_url}'s tokens keep expiring after fewer than {SHORT_LIVED_TOKEN} requests "
+                    f"(the last {SHORT_LIVED_IN_A_ROW} answered {recent}): the run would spend its budget on "
+                    "logins; make tokens last longer for this user"
+                )
+            self._mint(first=False)
+            self._renewed = self._generation
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
@@ -346,31 +427,24 @@ class Target:
         params: dict[str, Any] | None = None,
         id_class: str | None = None,
     ) -> Exchange:
-        token_used = self._token
-        exchange = self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
-        if auth and token is None and exchange.response is not None and exchange.response.status == 401:
-            # An expired token gets one fresh login and one re-send; a second 401 is final. Requests
-            # in flight side by side all meet the same expiry: the first re-logs in, the others
-            # re-send with its token, so one expiry costs one login (of MAX_RELOGINS), not one each.
-            with self._login_lock:
-                renewed = self._token is not None and self._token != token_used
-                if not renewed:
-                    if not self._may_relogin():
-                        return exchange
-                    self.login()
-            exchange = self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
-            if exchange.response is not None and exchange.response.status == 401:
-                raise AuthenticationFailed(
-                    f"{self.base_url} rejects the suite's fresh token for user {self.config.username!r}"
-                )
-        return exchange
-
-    def _may_relogin(self) -> bool:
-        with self._lock:
-            if self._relogins >= MAX_RELOGINS or not (self.config.username and self.config.password):
-                return False
-            self._relogins += 1
-            return True
+        if not auth or token is not None:
+            # No credentials, or a token the caller chose (a forged one): the answer stands.
+            return self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
+        while True:
+            with self._lock:
+                generation, own = self._generation, self._token
+            exchange = self._send_patiently(method, path, purpose, task_id, auth, own, params, id_class)
+            if exchange.response is None or exchange.response.status != 401:
+                if exchange.response is not None:
+                    with self._lock:
+                        if generation in self._answered:
+                            self._answered[generation] += 1
+                return exchange
+            if not self.can_login:
+                # One token (--token, or a username without a password): its 401 goes to the
+                # checks, which ask whether the token still gets in at all (SuiteSession).
+                return exchange
+            self._renew(generation)
 
     def _send_patiently(
         self,

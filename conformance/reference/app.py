@@ -123,6 +123,9 @@ class ReferenceConfig:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     defects: frozenset[str] = frozenset()
     token_ttl: float = 3600.0
+    # Requests an access token is accepted for before it expires (None: only token_ttl counts);
+    # 0 refuses every token at once. Imitates appliances whose tokens outlive few requests.
+    token_lifetime_requests: int | None = None
     seed_tasks: Mapping[str, int] = field(default_factory=lambda: DEFAULT_SEED_TASKS)
     race_window: float = 0.05
     # Every answer waits this long (asynchronously, so concurrent requests overlap).
@@ -163,6 +166,8 @@ class ReferenceConfig:
         _check_int("backpressure_burst", self.backpressure_burst, 1)
         _check_int("request_log_size", self.request_log_size, 1)
         _check_int("max_tokens", self.max_tokens, 1)
+        if self.token_lifetime_requests is not None:
+            _check_int("token_lifetime_requests", self.token_lifetime_requests, 0)
         _check_int("max_tasks", self.max_tasks, 1)
         _check_int("max_body_bytes", self.max_body_bytes, 1)
         _check_int("max_json_depth", self.max_json_depth, 1)
@@ -552,7 +557,7 @@ class _AuthMiddleware:
         token = _bearer_token(scope)
         if token is None:
             return False
-        return "any-bearer-accepted" in defects or self.service.tokens.is_valid(token)
+        return "any-bearer-accepted" in defects or self.service.tokens.use(token)
 
 
 class BodyRejected(Exception):
@@ -638,7 +643,8 @@ class ReferenceService:
         elif "non-uuid-task-ids" in self.defects:
             self._create_unpooled(store)
         self.store = store
-        self.tokens = TokenStore(config.token_ttl, clock, max_tokens=config.max_tokens)
+        self.tokens = TokenStore(config.token_ttl, clock, max_tokens=config.max_tokens,
+                                 max_uses=config.token_lifetime_requests)
         self.request_log = (request_log if request_log is not None
                             else RequestLog(maxlen=config.request_log_size))
         self.logins = RateLimiter(config.login_rate, config.login_burst, clock)

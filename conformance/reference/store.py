@@ -320,16 +320,23 @@ def seed_store(store: TaskStore, seed_tasks: Mapping[str, int]) -> None:
 
 
 class TokenStore:
-    """Issued access and refresh tokens; access tokens expire ``ttl`` seconds after issue.
+    """Issued access and refresh tokens; access tokens expire ``ttl`` seconds after issue, or once
+    they have been used ``max_uses`` times (None: no such limit; appliances whose tokens outlive
+    few requests are imitated by counting uses, which a test can rely on where seconds would race).
 
     Bounded: expired access tokens are purged whenever a token is issued, and at most
     ``max_tokens`` access tokens and ``max_tokens`` refresh tokens are kept, the oldest evicted
     first, so no number of logins can grow memory without limit.
     """
 
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic, *, max_tokens: int = 1000) -> None:
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic, *, max_tokens: int = 1000,
+                 max_uses: int | None = None) -> None:
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
+        if max_uses is not None and max_uses < 0:
+            raise ValueError("max_uses must not be negative")
+        self._max_uses = max_uses
+        self._uses: dict[str, int] = {}  # access token -> requests it was accepted for
         self._ttl = ttl
         self._clock = clock
         self._max = max_tokens
@@ -355,9 +362,23 @@ class TokenStore:
             return self._refresh.pop(refresh_token, False) is None
 
     def is_valid(self, access_token: str) -> bool:
+        """Would a request with this token be accepted now? (Does not count as a use.)"""
         with self._lock:
-            expiry = self._access.get(access_token)
-            return expiry is not None and self._clock() < expiry
+            return self._live(access_token)
+
+    def use(self, access_token: str) -> bool:
+        """Accept one request with this token, counting it against ``max_uses``."""
+        with self._lock:
+            if not self._live(access_token):
+                return False
+            self._uses[access_token] = self._uses.get(access_token, 0) + 1
+            return True
+
+    def _live(self, access_token: str) -> bool:
+        expiry = self._access.get(access_token)
+        if expiry is None or self._clock() >= expiry:
+            return False
+        return self._max_uses is None or self._uses.get(access_token, 0) < self._max_uses
 
     def __len__(self) -> int:
         """Access tokens held (live or expired but not yet purged)."""
@@ -375,10 +396,10 @@ class TokenStore:
             now = self._clock()
             # Expiries grow with issue order (one ttl, a monotonic clock), so expired ones lead.
             while self._access and next(iter(self._access.values())) <= now:
-                self._access.popitem(last=False)
+                self._uses.pop(self._access.popitem(last=False)[0], None)
             self._access[token] = now + self._ttl
             while len(self._access) > self._max:
-                self._access.popitem(last=False)
+                self._uses.pop(self._access.popitem(last=False)[0], None)
         return token
 
 
