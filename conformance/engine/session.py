@@ -278,7 +278,7 @@ def open_session(options: RunOptions,
         session.recorder.token_accepted = session.token_accepted
         target.on_login = lambda n: set_note(
             session, "tokens:", f"tokens: {len(target.token_lifetimes)} expired mid-run and the suite logged in "
-            f"again ({n} logins in all, each a request of the budget); the shortest-lived answered "
+            f"again ({n} logins in all, each a request of the budget); each token answered at least "
             f"{min(target.token_lifetimes, default=0)} requests")
         target.on_backpressure = lambda n: set_note(
             session, "backpressure:", f"backpressure: {n} retries (the target answered 429, or 503 with "
