@@ -17,6 +17,9 @@ from conformance.text import clean_line
 DEFAULT_MAX_EXAMPLES = 150
 # Gentle on an appliance: a full default run needs about 600 requests; the cap stops runaway loops.
 DEFAULT_MAX_REQUESTS = 1000
+# Seconds a whole request may take: connect, send, headers and body (engine/deadline.py). A real
+# appliance answers in tens to hundreds of milliseconds; 10 s leaves room for a loaded one, and a
+# target that trickles its answer is cut there instead of holding the run.
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 8
 # How long a 200 cancel may take to read CANCELLED. Appliances cancel asynchronously ("the

@@ -65,7 +65,7 @@ def connection_options(command: F) -> F:
                 type=click.FloatRange(min=0, min_open=True),
                 default=10.0,
                 show_default=True,
-                help="Seconds per request.",
+                help="Seconds a whole request may take: connect, send and the whole answer.",
             ),
             click.option(
                 "--ca-bundle",

@@ -136,7 +136,7 @@ KEYS: dict[str, Key] = {
         Key("rate-limit", "rate_limit", _positive, example="5", help="requests per second at most"),
         Key("concurrency", "concurrency", _whole(1), example="8",
             help="independent requests in flight at once (and cancels in the race)"),
-        Key("timeout", "timeout", _positive, example="10", help="seconds per request"),
+        Key("timeout", "timeout", _positive, example="10", help="seconds a whole request may take (connect, send, the whole answer)"),
         Key("settle-timeout", "settle_timeout", _positive, example="30",
             help="seconds a 200 cancel may take to read CANCELLED"),
         Key("ca-bundle", "ca_bundle", _path, path=True, example='"sddc-ca.pem"',

@@ -35,7 +35,7 @@ INI: dict[str, tuple[str, str]] = {
     "max_requests": ("string", "request budget of the whole run"),
     "rate_limit": ("string", "requests per second at most"),
     "concurrency": ("string", "independent requests in flight at once"),
-    "timeout": ("string", "seconds per request"),
+    "timeout": ("string", "seconds a whole request may take (connect, send, the whole answer)"),
     "settle_timeout": ("string", "seconds a 200 cancel may take to read CANCELLED"),
     "discover": ("bool", "list tasks through GET /v1/tasks"),
     "strict_urls": ("bool", "a 400/414 for a URL-hostile id fails SCH-STATUS"),

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 import urllib3
 
+from conformance.engine.deadline import Watchdog, watch_connections
 from conformance.engine.urls import url_class
 from conformance.errors import (
     AuthenticationFailed,
@@ -88,6 +89,7 @@ class TargetConfig:
     password: str | None = field(default=None, repr=False)
     # True, False (--insecure) or the path of a CA bundle (--ca-bundle).
     verify: bool | str = True
+    # Seconds for a whole request: connect, send, headers and body (--timeout; engine.deadline).
     timeout: float = 10.0
     rate_limit: float | None = None
     max_requests: int | None = None
@@ -192,6 +194,8 @@ class Target:
         # --concurrency caps the requests in flight across every thread that sends (the schema
         # phase's pool and the scenario lane); BEH-RACE's cancels go past it on purpose.
         self._in_flight = _Slots(config.concurrency)
+        # Cuts a request still under way --timeout seconds after it started (engine.deadline).
+        self._deadlines = Watchdog()
         # Set when the run ends while a background lane still sends: its next request raises it.
         self._halted: BaseException | None = None
         if config.verify is False:
@@ -281,6 +285,7 @@ class Target:
             session.verify = self.config.verify
             session.headers["User-Agent"] = USER_AGENT
             session.headers["Accept"] = "application/json, */*;q=0.5"
+            watch_connections(session)
             self._local.session = session
         return session
 
@@ -320,9 +325,7 @@ class Target:
         while True:
             try:
                 self._take_slot()
-                response = self._session().post(
-                    url, json=body, timeout=self.config.timeout, allow_redirects=False
-                )
+                response = self._post_in_time(url, body)
             except BudgetExhausted as exc:
                 if not first:
                     raise  # mid-run: the budget is spent, as for any other request
@@ -367,6 +370,18 @@ class Target:
             logins = self.logins
         if self.on_login is not None and not first:
             self.on_login(logins)
+
+    def _post_in_time(self, url: str, body: dict[str, Any]) -> requests.Response:
+        """POST within the whole-request deadline; a cut shows as requests' Timeout."""
+        with self._deadlines.watching(self.config.timeout) as watch:
+            try:
+                response = self._session().post(url, json=body, timeout=self.config.timeout, allow_redirects=False)
+            except requests.RequestException:
+                if not watch.fired:
+                    raise
+        if watch.fired:
+            raise requests.Timeout()
+        return response
 
     def _renew(self, generation: int) -> None:
         """A request carrying `generation`'s token met a 401: log in again, once per expiry.
@@ -523,13 +538,22 @@ class Target:
             self._flying.setdefault(method, []).append(started)
         error: str | None = None
         try:
-            response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False, stream=True)
-            with response:
-                body, truncated = self._read_body(response, started)
-        except requests.RequestException as exc:
-            error = describe_transport_error(exc, self.config.timeout)
-        except _SlowBody as exc:
-            error = str(exc)
+            with self._deadlines.watching(self.config.timeout) as watch:
+                try:
+                    response = session.send(prepared, timeout=self.config.timeout, allow_redirects=False,
+                                            stream=True)
+                    watch.answered = True
+                    with response:
+                        body, truncated = self._read_body(response, started)
+                except requests.RequestException as exc:
+                    error = describe_transport_error(exc, self.config.timeout)
+                except _SlowBody as exc:
+                    error = str(exc)
+            if watch.fired:
+                # Cut at the deadline: whatever urllib3 made of the cut (an error, or a body that
+                # merely looks complete), the answer did not come in time.
+                error = (f"the body did not arrive within {self.config.timeout:g} s" if watch.fired_in_body
+                         else f"no answer within {self.config.timeout:g} s")
         finally:
             with self._lock:
                 self._flying[method].remove(started)
@@ -556,8 +580,9 @@ class Target:
 
     def _read_body(self, response: requests.Response, started: float) -> tuple[bytes, bool]:
         cap = self.config.max_body_bytes
-        # A server dripping bytes slowly must not hold the run longer than a few timeouts.
-        deadline = started + 3 * self.config.timeout
+        # The whole request's deadline; the watchdog enforces it while a read blocks, this check
+        # between the pieces that do arrive.
+        deadline = started + self.config.timeout
         chunks: list[bytes] = []
         size = 0
         for chunk in _arriving_chunks(response):
@@ -567,11 +592,15 @@ class Target:
                 chunks[-1] = chunk[: len(chunk) - (size - cap)]
                 return b"".join(chunks), True
             if time.monotonic() > deadline:
-                raise _SlowBody(f"the body did not arrive within {3 * self.config.timeout:g} s")
+                raise _SlowBody(f"the body did not arrive within {self.config.timeout:g} s")
         return b"".join(chunks), False
 
     def _failed(self, recorded: RecordedRequest, error: str, purpose: str, task_id: str | None,
                 started: float) -> Exchange:
+        stopped = self._stopped
+        if stopped is not None:
+            # Cut when the run stopped (see below), or failed after: the first reason stands.
+            raise TargetStoppedAnswering(str(stopped), stopped.exchange)
         with self._lock:
             failures = self._consecutive_failures.get(recorded.method, 0)
             # "In a row" means: sent after the last answer came back. With requests in flight side
@@ -591,6 +620,9 @@ class Target:
                 f"({recorded.method}; last: {error})",
                 exchange,
             )
+            # The requests still under way would each wait out their deadline for an answer
+            # that no longer counts: cut them, so the run ends now.
+            self._deadlines.cut_all()
             raise self._stopped
         return exchange
 

@@ -1,0 +1,230 @@
+"""The whole-request deadline (--timeout): connect, send, headers and body, however slowly bytes trickle.
+
+The watchdog is tested on a socket pair; the Target against a raw-socket server on 127.0.0.1 that
+trickles one byte every 0.2 s (well inside any read timeout); one command-line run shows a
+trickling target ends in exit 3 after a few requests. Counts and outcomes are asserted, never
+wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.engine import deadline
+from conformance.engine.deadline import Watchdog
+from conformance.engine.target import Target, TargetConfig
+
+VALID_404 = b'{"errorCode": "TA_TASK_NOT_FOUND", "message": "Task not found"}'
+PAGE = json.dumps({"elements": [], "pageMetadata": {"pageNumber": 0, "pageSize": 1, "totalElements": 0,
+                                                    "totalPages": 0}}).encode()
+DRIP = 0.2
+
+
+def answer(status: int, body: bytes) -> bytes:
+    reason = {200: "OK", 404: "Not Found"}[status]
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
+
+
+Behaviour = Callable[[socket.socket, bytes, threading.Event], None]
+
+
+def trickle(data: bytes) -> Behaviour:
+    def behave(conn: socket.socket, head: bytes, stop: threading.Event) -> None:
+        for byte in data:
+            if stop.wait(DRIP):
+                return
+            conn.sendall(bytes([byte]))
+
+    return behave
+
+
+def trickle_headers(conn: socket.socket, head: bytes, stop: threading.Event) -> None:
+    trickle(answer(404, VALID_404))(conn, head, stop)
+
+
+def trickle_body(conn: socket.socket, head: bytes, stop: threading.Event) -> None:
+    whole = answer(404, VALID_404)
+    split = whole.index(b"\r\n\r\n") + 4
+    conn.sendall(whole[:split])
+    trickle(whole[split:])(conn, head, stop)
+
+
+def slow_but_in_time(conn: socket.socket, head: bytes, stop: threading.Event) -> None:
+    # A few bytes, 0.2 s apart, well inside a 5 s deadline: judged like any answer.
+    whole = answer(404, VALID_404)
+    for piece in (whole[:10], whole[10:50], whole[50:]):
+        if stop.wait(DRIP):
+            return
+        conn.sendall(piece)
+
+
+def reads_answer_deletes_trickle(conn: socket.socket, head: bytes, stop: threading.Event) -> None:
+    if head.startswith(b"GET"):
+        conn.sendall(answer(200, PAGE) if b"/v1/tasks?" in head.split(b"\r\n", 1)[0] else answer(404, VALID_404))
+    else:
+        trickle_headers(conn, head, stop)
+
+
+class TrickleServer:
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.stop = threading.Event()
+        self.heads: list[bytes] = []
+        stop, heads = self.stop, self.heads
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                conn: socket.socket = self.request
+                conn.settimeout(5)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        piece = conn.recv(65536)
+                        if not piece:
+                            return
+                        data += piece
+                    heads.append(data)
+                    behaviour(conn, data, stop)
+                except OSError:
+                    pass  # the client cut the connection at its deadline
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def trickling() -> Iterator[Callable[[Behaviour], TrickleServer]]:
+    servers: list[TrickleServer] = []
+
+    def start(behaviour: Behaviour) -> TrickleServer:
+        servers.append(TrickleServer(behaviour))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+# -- the watchdog -------------------------------------------------------------------------------------
+
+class _Conn:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+
+def test_the_watchdog_cuts_a_blocked_read_at_the_deadline() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(30)  # only a guard: the cut must come long before
+        with Watchdog().watching(0.2) as watch:
+            watch.conn = _Conn(ours)
+            got = ours.recv(10)  # the other end sends nothing: only the cut wakes this
+        assert watch.fired and got == b""
+
+
+def test_a_request_done_in_time_is_never_cut() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        dog = Watchdog()
+        with dog.watching(0.05) as watch:
+            watch.conn = _Conn(ours)
+        with dog.watching(0.3) as later:  # outlives the first deadline
+            theirs.sendall(b"x")
+            threading.Event().wait(0.15)
+            assert ours.recv(1) == b"x"
+        assert not watch.fired and not later.fired
+        theirs.sendall(b"y")
+        assert ours.recv(1) == b"y"  # the socket still works
+
+
+def test_a_watch_before_any_connection_fires_without_cutting_anything() -> None:
+    with Watchdog().watching(0.0) as watch:
+        threading.Event().wait(0.1)
+    assert watch.fired and watch.conn is None
+
+
+def test_the_thread_goes_away_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deadline, "IDLE_SECONDS", 0.05)
+    dog = Watchdog()
+    with dog.watching(5.0):
+        pass
+    for _ in range(100):
+        if not dog._running:
+            break
+        threading.Event().wait(0.05)
+    assert not dog._running
+    with dog.watching(0.0) as watch:  # and comes back on demand
+        threading.Event().wait(0.1)
+    assert watch.fired
+
+
+# -- the Target --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("behaviour", "error"), [
+    (trickle_headers, "no answer within 1 s"),
+    (trickle_body, "the body did not arrive within 1 s"),
+], ids=["headers", "body"])
+def test_a_trickle_is_cut_at_the_deadline(trickling: Callable[[Behaviour], TrickleServer],
+                                          behaviour: Behaviour, error: str) -> None:
+    # The answer is about 150 bytes: at 0.2 s a byte it would take 30 s; each byte is well within
+    # the 1 s read timeout, so only the whole-request deadline ends it.
+    server = trickling(behaviour)
+    exchange = Target(TargetConfig(base_url=server.base_url, token="t", timeout=1.0)).cancel("x", purpose="test")
+    assert exchange.response is None and exchange.error == error
+
+
+def test_a_slow_answer_within_the_deadline_is_judged(trickling: Callable[[Behaviour], TrickleServer]) -> None:
+    server = trickling(slow_but_in_time)
+    exchange = Target(TargetConfig(base_url=server.base_url, token="t", timeout=5.0)).cancel("x", purpose="test")
+    assert exchange.error is None and exchange.response is not None
+    assert exchange.response.status == 404 and exchange.response.body == VALID_404
+
+
+def test_a_login_that_trickles_is_cut_too(trickling: Callable[[Behaviour], TrickleServer]) -> None:
+    from conformance.errors import TargetUnreachable
+
+    server = trickling(trickle_headers)
+    with pytest.raises(TargetUnreachable, match="no answer within 1 s"):
+        Target(TargetConfig(base_url=server.base_url, username="u", password="p", timeout=1.0)).login()
+
+
+# -- one run ----------------------------------------------------------------------------------------
+
+def test_a_trickling_target_stops_the_run_after_a_few_requests(
+        trickling: Callable[[Behaviour], TrickleServer], tmp_path: Path) -> None:
+    import subprocess
+
+    server = trickling(reads_answer_deletes_trickle)
+    report = tmp_path / "r"
+    done = subprocess.run([sys.executable, "-m", "conformance", "run", "--quiet", "--base-url", server.base_url,
+                           "--token", "t0k3n", "--timeout", "1", "--profile", "schema", "--max-examples", "10",
+                           "--seed", "1", "--report-dir", str(report)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 3 and len(lines) == 1, done.stdout + done.stderr
+    assert "stopped answering" in lines[0] and "no answer within 1 s" in lines[0]
+    findings = json.loads((report / "findings.json").read_text(encoding="utf-8"))
+    deletes = [h for h in server.heads if h.startswith(b"DELETE")]
+    # The DELETEs in flight when the breaker tripped (--concurrency 8) and little more.
+    assert 3 <= len(deletes) <= 12 and findings["requests_sent"] <= 20, (len(deletes), findings["requests_sent"])
+    assert any("run stopped" in note for note in findings["notes"])
