@@ -228,3 +228,49 @@ def test_a_trickling_target_stops_the_run_after_a_few_requests(
     # The DELETEs in flight when the breaker tripped (--concurrency 8) and little more.
     assert 3 <= len(deletes) <= 12 and findings["requests_sent"] <= 20, (len(deletes), findings["requests_sent"])
     assert any("run stopped" in note for note in findings["notes"])
+
+
+def test_once_the_target_is_declared_stopped_the_requests_under_way_are_cut(
+        trickling: Callable[[Behaviour], TrickleServer]) -> None:
+    # Two requests trickle an answer that would complete, within their 30 s deadline, in about
+    # 20 s. Three failures sent before them stop the run (the third fails once both are under
+    # way), and the two end then, with the run's reason, instead of being waited out for answers
+    # that no longer count.
+    from conformance.errors import TargetStoppedAnswering
+
+    arrived = threading.Semaphore(0)
+    let_fail = threading.Event()
+
+    def behave(conn: socket.socket, head: bytes, stop: threading.Event) -> None:
+        if b"/hang" in head:
+            arrived.release()
+            trickle(answer(404, b"{}"))(conn, head, stop)
+        elif b"/slow-fail" in head:
+            arrived.release()
+            let_fail.wait(30)
+        # anything else (and then slow-fail): closed without an answer
+
+    server = trickling(behave)
+    target = Target(TargetConfig(base_url=server.base_url, token="t", timeout=30.0))
+    assert target.cancel("fail-1", purpose="test").error is not None
+    assert target.cancel("fail-2", purpose="test").error is not None
+    outcomes: list[BaseException | None] = []
+
+    def send(task: str) -> None:
+        try:
+            target.cancel(task, purpose="test")
+            outcomes.append(None)
+        except TargetStoppedAnswering as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=send, args=(task,)) for task in ("slow-fail", "hang0", "hang1")]
+    threads[0].start()
+    assert arrived.acquire(timeout=30)
+    for thread in threads[1:]:
+        thread.start()
+    assert arrived.acquire(timeout=30) and arrived.acquire(timeout=30)
+    let_fail.set()
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == 3 and all(isinstance(o, TargetStoppedAnswering) for o in outcomes), outcomes
+    assert all("3 requests in a row failed" in str(o) for o in outcomes)
