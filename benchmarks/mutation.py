@@ -41,6 +41,7 @@ MODULES: tuple[str, ...] = (
     "conformance/bodies.py",
     "conformance/engine/generation.py",
     "conformance/engine/target.py",
+    "conformance/engine/deadline.py",
     "conformance/engine/lanes.py",
     "conformance/engine/helper.py",
     "conformance/engine/draws.py",
@@ -60,7 +61,17 @@ TESTS: dict[str, tuple[str, ...]] = {
     "conformance/outcome.py": ("tests/test_outcome.py", *FAST,
                                "tests/test_cli_flags.py::test_nothing_exercised_is_not_conformant_and_exits_1",
                                "tests/test_cli_flags.py::test_strict_and_certify_on_run_result"),
+    # The whole-request deadline: the watchdog on socket pairs, the Target against trickling
+    # stubs (not the command-line run).
+    "conformance/engine/deadline.py": tuple(f"tests/test_deadline.py::{name}" for name in (
+        "test_the_watchdog_cuts_a_blocked_read_at_the_deadline", "test_a_request_done_in_time_is_never_cut",
+        "test_a_watch_before_any_connection_fires_without_cutting_anything", "test_the_thread_goes_away_when_idle",
+        "test_a_trickle_is_cut_at_the_deadline", "test_a_slow_answer_within_the_deadline_is_judged",
+        "test_a_login_that_trickles_is_cut_too",
+        "test_once_the_target_is_declared_stopped_the_requests_under_way_are_cut")),
     "conformance/engine/target.py": ("tests/test_target.py", "tests/test_target_units.py",
+                                     "tests/test_deadline.py::test_a_trickle_is_cut_at_the_deadline",
+                                     "tests/test_deadline.py::test_once_the_target_is_declared_stopped_the_requests_under_way_are_cut",
                                      "tests/test_safety.py::test_rate_limit_spaces_requests",
                                      "tests/test_safety.py::test_no_rate_limit_never_sleeps",
                                      "tests/test_safety.py::test_rate_limit_does_not_wait_when_requests_are_already_spaced",
