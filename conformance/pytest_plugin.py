@@ -48,7 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sddc-insecure", action="store_true", help="do not verify TLS certificates")
     group.addoption("--sddc-ca-bundle", help="CA bundle to verify the target's certificate")
     group.addoption("--sddc-timeout", type=float, default=None,
-                    help=f"seconds a whole request may take (connect, send, the whole answer); default: {DEFAULT_TIMEOUT}")
+                    help="seconds a whole request may take (connect, send, the whole answer); "
+                    f"default: {DEFAULT_TIMEOUT}")
     group.addoption("--sddc-max-requests", type=int, default=None)
     group.addoption("--sddc-settle-timeout", type=float, default=None,
                     help="seconds a 200 cancel may take to read CANCELLED (default: 30; 5 embedded)")

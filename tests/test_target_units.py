@@ -18,6 +18,7 @@ from conftest import Reply, SeenRequest, StubServer
 from conformance.engine.target import (
     BACKPRESSURE_EASE,
     BACKPRESSURE_MIN_INTERVAL,
+    MAX_TOKEN_PROBES,
     SHORT_LIVED_IN_A_ROW,
     SHORT_LIVED_TOKEN,
     AuthenticationFailed,
@@ -341,3 +342,53 @@ def test_requests_in_flight_that_meet_one_expiry_cost_one_login(stub_server: Cal
     exchanges = target.run_concurrently([lambda n=n: target.cancel(f"x{n}", purpose="test") for n in range(8)])
     assert [e.response.status if e.response else None for e in exchanges] == [404] * 8
     assert sum(1 for r in stub.seen if r.method == "POST") == 2
+
+
+def _given_token_server(lifetime: int, refuse: str = "never") -> Callable[[SeenRequest, Any], Reply]:
+    """The token "given" gets in `lifetime` times, then 401 everywhere; a path with `refuse` in it
+    always answers 401 (a target that refuses some ids though the token works)."""
+    left = [lifetime]
+    lock = threading.Lock()
+
+    def handle(request: SeenRequest, release: Any) -> Reply:
+        with lock:
+            if refuse in request.path:
+                return Reply(401, ERROR)
+            if request.headers.get("Authorization") == "Bearer given" and left[0] > 0:
+                left[0] -= 1
+                return Reply(404, ERROR)
+            return Reply(401, ERROR)
+
+    return handle
+
+
+def test_a_given_token_that_expires_ends_the_run_and_says_how_to_go_on(
+        stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(_given_token_server(3))
+    target = Target(TargetConfig(base_url=stub.base_url, token="given"))
+    target.flag_prefix = "--sddc-"
+    for n in range(3):
+        target.cancel(f"x{n}", purpose="test")
+    with pytest.raises(AuthenticationFailed, match=r"--sddc-token expired after 3 requests; give --sddc-username"):
+        target.cancel("x3", purpose="test")
+    # The 401, then one read-only probe that got 401 too.
+    assert [(r.method, r.path) for r in stub.seen[-2:]] == [("DELETE", "/v1/tasks/x3"), ("GET", "/v1/tasks?pageSize=1")]
+
+
+def test_a_401_while_the_given_token_still_gets_in_is_the_targets_answer(
+        stub_server: Callable[..., StubServer]) -> None:
+    # Some ids answer 401 though the token works: returned to be judged, after a probe that got
+    # in; only MAX_TOKEN_PROBES probes a run, so such a target cannot double the run's requests.
+    stub = stub_server(_given_token_server(1000, refuse="odd"))
+    target = Target(TargetConfig(base_url=stub.base_url, token="given"))
+    target.cancel("fine", purpose="test")
+    statuses = [target.cancel(f"odd{n}", purpose="test").response.status for n in range(5)]  # type: ignore[union-attr]
+    assert statuses == [401] * 5
+    assert sum(1 for r in stub.seen if r.method == "GET") == MAX_TOKEN_PROBES
+
+
+def test_a_given_token_never_accepted_is_left_to_the_preflight(stub_server: Callable[..., StubServer]) -> None:
+    stub = stub_server(_given_token_server(0))
+    exchange = Target(TargetConfig(base_url=stub.base_url, token="given")).cancel("x", purpose="test")
+    assert exchange.response is not None and exchange.response.status == 401
+    assert [r.method for r in stub.seen] == ["DELETE"]

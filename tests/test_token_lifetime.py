@@ -17,7 +17,8 @@ from conftest import TEST_PASSWORD
 
 from conformance.cli import main
 from conformance.engine.runner import execute
-from conformance.engine.session import given_token_expired, open_session
+from conformance.engine.session import open_session
+from conformance.engine.target import given_token_expired
 from conformance.model import Outcome, Severity
 from conformance.options import RunOptions
 from conformance.outcome import Verdict

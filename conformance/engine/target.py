@@ -44,6 +44,9 @@ USER_AGENT = "sddc-conformance"
 # a row would spend the budget on logins, so the run stops and says so.
 SHORT_LIVED_TOKEN = 5
 SHORT_LIVED_IN_A_ROW = 3
+# A 401 to the one token given with --token: a read-only request tells an expired token from a
+# target that answers 401 to some ids though the token works (judged by the checks); a few per run.
+MAX_TOKEN_PROBES = 3
 # Backpressure (429, or 503 with Retry-After): the same request is re-sent at most this many
 # times, each after the wait the target asked for (capped), before the run ends with no verdict.
 MAX_BACKPRESSURE_RETRIES = 5
@@ -103,6 +106,12 @@ class TargetConfig:
     @property
     def has_credentials(self) -> bool:
         return bool(self.token or (self.username and self.password))
+
+
+def given_token_expired(answered: int, flag_prefix: str = "--") -> str:
+    """The one line for a token given with --token that stopped working mid-run."""
+    return (f"the token given with {flag_prefix}token expired after {answered} request{'s' if answered != 1 else ''}; "
+            f"give {flag_prefix}username and SDDC_PASSWORD so the suite can log in again")
 
 
 def describe_transport_error(exc: BaseException, timeout: float) -> str:
@@ -189,6 +198,9 @@ class Target:
         # The generation the last re-login minted (-1: none yet).
         self._renewed = -1
         self.on_login: Callable[[int], None] | None = None
+        # How the options are spelled where the user typed them ("--sddc-" under pytest).
+        self.flag_prefix = "--"
+        self._token_probes = 0
         self._login_lock = threading.Lock()
         self._local = threading.local()
         # --concurrency caps the requests in flight across every thread that sends (the schema
@@ -456,10 +468,22 @@ class Target:
                             self._answered[generation] += 1
                 return exchange
             if not self.can_login:
-                # One token (--token, or a username without a password): its 401 goes to the
-                # checks, which ask whether the token still gets in at all (SuiteSession).
-                return exchange
+                # One token (--token, or a username without a password), no way to get another. One
+                # never accepted is the preflight's to report (a refused token, not an expired one).
+                if self.config.token and self.given_token_answered and self._token_gone():
+                    raise AuthenticationFailed(given_token_expired(self.given_token_answered, self.flag_prefix))
+                return exchange  # the token still gets in: the 401 is the target's answer, judged
             self._renew(generation)
+
+    def _token_gone(self) -> bool:
+        """Does a read-only request get 401 with the given token too? (at most MAX_TOKEN_PROBES a run)"""
+        with self._lock:
+            if self._token_probes >= MAX_TOKEN_PROBES:
+                return False
+            self._token_probes += 1
+        probe = self._send_patiently("GET", "/v1/tasks", "token still accepted?", None, True, self._token,
+                                     {"pageSize": 1}, None)
+        return probe.response is not None and probe.response.status == 401
 
     def _send_patiently(
         self,
