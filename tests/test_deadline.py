@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -75,15 +76,21 @@ def reads_answer_deletes_trickle(conn: socket.socket, head: bytes, stop: threadi
 
 
 class TrickleServer:
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> None:
         self.stop = threading.Event()
         self.heads: list[bytes] = []
+        self.scheme = "https" if tls else "http"
         stop, heads = self.stop, self.heads
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 conn: socket.socket = self.request
                 conn.settimeout(5)
+                if tls is not None:
+                    try:
+                        conn = tls.wrap_socket(conn, server_side=True)
+                    except OSError:
+                        return
                 data = b""
                 try:
                     while b"\r\n\r\n" not in data:
@@ -104,7 +111,7 @@ class TrickleServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
         self.stop.set()
@@ -191,6 +198,24 @@ def test_a_trickle_is_cut_at_the_deadline(trickling: Callable[[Behaviour], Trick
     server = trickling(behaviour)
     exchange = Target(TargetConfig(base_url=server.base_url, token="t", timeout=1.0)).cancel("x", purpose="test")
     assert exchange.response is None and exchange.error == error
+
+
+def test_a_trickle_over_tls_is_cut_too(tmp_path: Path) -> None:
+    # Appliances serve HTTPS: the cut goes to the socket under the TLS layer, and the read blocked
+    # in it wakes the same way.
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    server = TrickleServer(trickle_body, tls=context)
+    try:
+        target = Target(TargetConfig(base_url=server.base_url, token="t", timeout=1.0, verify=str(bundle)))
+        exchange = target.cancel("x", purpose="test")
+    finally:
+        server.close()
+    assert exchange.response is None and exchange.error == "the body did not arrive within 1 s"
 
 
 def test_a_slow_answer_within_the_deadline_is_judged(trickling: Callable[[Behaviour], TrickleServer]) -> None:
