@@ -12,7 +12,6 @@ import json
 import socket
 import socketserver
 import ssl
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -236,17 +235,17 @@ def test_a_login_that_trickles_is_cut_too(trickling: Callable[[Behaviour], Trick
 # -- one run ----------------------------------------------------------------------------------------
 
 def test_a_trickling_target_stops_the_run_after_a_few_requests(
-        trickling: Callable[[Behaviour], TrickleServer], tmp_path: Path) -> None:
-    import subprocess
+        trickling: Callable[[Behaviour], TrickleServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
 
     server = trickling(reads_answer_deletes_trickle)
     report = tmp_path / "r"
-    done = subprocess.run([sys.executable, "-m", "conformance", "run", "--quiet", "--base-url", server.base_url,
-                           "--token", "t0k3n", "--timeout", "1", "--profile", "schema", "--max-examples", "10",
-                           "--seed", "1", "--report-dir", str(report)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 3 and len(lines) == 1, done.stdout + done.stderr
+    with pytest.raises(SystemExit) as ended:
+        main(["run", "--quiet", "--base-url", server.base_url, "--token", "t0k3n", "--timeout", "1", "--profile",
+              "schema", "--max-examples", "10", "--seed", "1", "--report-dir", str(report)])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert ended.value.code == 3 and len(lines) == 1, out + err
     assert "stopped answering" in lines[0] and "no answer within 1 s" in lines[0]
     findings = json.loads((report / "findings.json").read_text(encoding="utf-8"))
     deletes = [h for h in server.heads if h.startswith(b"DELETE")]

@@ -33,7 +33,7 @@ def test_tokens_that_last_20_requests_still_get_a_verdict(reference_server: Call
     server = reference_server(token_lifetime_requests=LIFETIME)
     state = server.state_document()
     options = RunOptions(base_url=state["base_url"], username=state["username"], password=TEST_PASSWORD,
-                         tasks=state["tasks"], max_examples=10, seed=5, settle_timeout=5.0)
+                         tasks=state["tasks"], max_examples=5, seed=5, settle_timeout=5.0)
     with open_session(options) as session:
         run = execute(session)
         logins, lifetimes = session.target.logins, session.target.token_lifetimes
