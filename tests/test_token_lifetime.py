@@ -26,6 +26,7 @@ from conformance.outcome import Verdict
 LIFETIME = 20
 
 
+@pytest.mark.slow
 def test_tokens_that_last_20_requests_still_get_a_verdict(reference_server: Callable[..., Any]) -> None:
     # One end-to-end run at the default concurrency (8): every MUST judged, CONFORMANT, and one
     # login per expiry: every token but the last was accepted exactly LIFETIME times (the server
