@@ -137,7 +137,7 @@ def test_tokens_are_renewed_for_as_long_as_the_run_lasts(stub_server: Callable[.
                 if e.response is not None}
     assert statuses == {404}
     assert target.logins == sum(1 for r in stub.seen if r.method == "POST") == 4
-    assert target.token_lifetimes == [6, 6, 6]
+    assert target.token_lifetimes == [6, 6, 6] and target.expired_requests == 3
     # Each expiry cost one refused request and one login, all of them counted as requests.
     assert target.requests_sent == len(stub.seen) == 24 + 3 + 4
 
@@ -342,6 +342,7 @@ def test_requests_in_flight_that_meet_one_expiry_cost_one_login(stub_server: Cal
     exchanges = target.run_concurrently([lambda n=n: target.cancel(f"x{n}", purpose="test") for n in range(8)])
     assert [e.response.status if e.response else None for e in exchanges] == [404] * 8
     assert sum(1 for r in stub.seen if r.method == "POST") == 2
+    assert target.expired_requests == 8 and target.logins == 2
 
 
 def _given_token_server(lifetime: int, refuse: str = "never") -> Callable[[SeenRequest, Any], Reply]:

@@ -194,6 +194,9 @@ class Target:
         self.logins = 0
         # How many requests each expired token answered, oldest first (the reports, the budget).
         self.token_lifetimes: list[int] = []
+        # Requests that met an expired token (401) and were sent again: budget spent on expiry,
+        # besides the logins (up to --concurrency per expiry).
+        self.expired_requests = 0
         self._short_lived = 0
         # The generation the last re-login minted (-1: none yet).
         self._renewed = -1
@@ -473,6 +476,8 @@ class Target:
                 if self.config.token and self.given_token_answered and self._token_gone():
                     raise AuthenticationFailed(given_token_expired(self.given_token_answered, self.flag_prefix))
                 return exchange  # the token still gets in: the 401 is the target's answer, judged
+            with self._lock:
+                self.expired_requests += 1
             self._renew(generation)
 
     def _token_gone(self) -> bool:
