@@ -51,7 +51,7 @@ def reports(defective_reports: Path, tmp_path: Path) -> Path:
 def test_the_manifest_lists_exactly_the_artifacts_the_run_wrote(reports: Path) -> None:
     document = json.loads((reports / MANIFEST).read_text(encoding="utf-8"))
     assert sorted(document["artifacts"]) == sorted(ARTIFACTS)
-    assert len(ARTIFACTS) + 1 == 5
+    assert len(ARTIFACTS) + 1 == 7
 
 
 @pytest.mark.parametrize("name", ["extra.txt", "junit.xml.tmp", "sub/notes.md"])

@@ -146,6 +146,11 @@ class Target:
         self.deletes_sent = 0
         self._delete_paths: set[str] = set()
         self.on_backpressure: Callable[[int], None] | None = None
+        # Sees every exchange `send` returns, in the order answers came back (the behaviour profile).
+        self.on_exchange: Callable[[Exchange], None] | None = None
+        # Seconds each token got from POST /v1/tokens lasted before a 401 asked for a fresh one.
+        self.token_lifetimes: list[float] = []
+        self._logged_in_at: float | None = None
         self._backpressure_interval = 0.0
         # When the pace last slowed down: a 429 to a request sent before then answers the old
         # pace, so it does not slow the run down again (one slowdown per busy moment).
@@ -313,6 +318,7 @@ class Target:
             self._token = str(pair["accessToken"])
             refresh = pair.get("refreshToken")
             self._refresh_token = refresh.get("id") if isinstance(refresh, dict) else None
+            self._logged_in_at = self._clock()
         except (ValueError, KeyError, TypeError, AttributeError):
             raise AuthenticationFailed(
                 f"POST {url} answered {response.status_code} without an accessToken"
@@ -356,14 +362,25 @@ class Target:
                 renewed = self._token is not None and self._token != token_used
                 if not renewed:
                     if not self._may_relogin():
-                        return exchange
+                        return self._observed(exchange)
+                    if self._logged_in_at is not None:
+                        self.token_lifetimes.append(self._clock() - self._logged_in_at)
                     self.login()
             exchange = self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
             if exchange.response is not None and exchange.response.status == 401:
                 raise AuthenticationFailed(
                     f"{self.base_url} rejects the suite's fresh token for user {self.config.username!r}"
                 )
+        return self._observed(exchange)
+
+    def _observed(self, exchange: Exchange) -> Exchange:
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)
         return exchange
+
+    def secrets(self) -> tuple[str | None, ...]:
+        """Every credential of the run as it stands now (tokens change on re-login): for redaction."""
+        return (self.config.token, self.config.password, self._token, self._refresh_token)
 
     def _may_relogin(self) -> bool:
         with self._lock:

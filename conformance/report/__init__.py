@@ -7,15 +7,18 @@ from pathlib import Path
 
 from conformance.outcome import RunResult
 from conformance.report.findings_json import write_findings
+from conformance.report.har import write_har
 from conformance.report.html import write_html
 from conformance.report.junit import write_junit
 from conformance.report.manifest import write_manifest
+from conformance.report.profile_json import write_profile
 from conformance.report.summary_md import write_summary
 
 Writer = Callable[[RunResult, Path], Path]
 
 # write_manifest stays last: it pins the sha256 of every file the others wrote.
-WRITERS: tuple[Writer, ...] = (write_junit, write_findings, write_html, write_summary, write_manifest)
+WRITERS: tuple[Writer, ...] = (write_junit, write_findings, write_html, write_summary, write_profile, write_har,
+                               write_manifest)
 
 
 def write_reports(result: RunResult, directory: Path) -> list[Path]:
