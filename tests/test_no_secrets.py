@@ -134,7 +134,7 @@ def test_no_secret_in_any_output_or_file(server: Any, tmp_path: Path) -> None:
     assert b"NOT CONFORMANT" in terminal and b"\x1b[" in terminal
     written = list(_files(out))
     assert {Path(p).name for p, _ in written} >= {"findings.json", "report.html", "summary.md", "junit.xml",
-                                                 "manifest.json"}
+                                                 "manifest.json", "profile.json", "recording.har"}
     assert any(b"curl -X DELETE" in data for _, data in written)
 
     secrets = {"password": forms(PASSWORD), "token": forms(token)}

@@ -7,6 +7,7 @@ profile and --max-examples so both sides send the same kinds of ids.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -77,8 +78,10 @@ def _live_profile(baseline: dict[str, Any], live: dict[str, Any], report_dir: st
     try:
         # The caller's context object: a compare that owns its process runs like `run` from the
         # command line (helper processes), so it draws the same ids as a baseline recorded there.
-        run_command.main(argv, prog_name="sddc-conformance run", standalone_mode=False,
-                         obj=click.get_current_context().obj)
+        # The run's own line goes to standard error: standard output is the table (or JSON).
+        with contextlib.redirect_stdout(sys.stderr):
+            run_command.main(argv, prog_name="sddc-conformance run", standalone_mode=False,
+                             obj=click.get_current_context().obj)
     except SystemExit as exc:
         return int(exc.code or 0), directory
     return 0, directory
