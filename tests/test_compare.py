@@ -79,6 +79,8 @@ def test_cancel_mode_would_break_a_client_settle_time_is_tolerated() -> None:
     cand = profile(cancel={"mode": "asynchronous", "settle_seconds": 1.5, "repeat_while_pending": []})
     assert kinds(profile(), cand) == {"cancel mode": BREAKS}
     slower = profile(cancel={"mode": "asynchronous", "settle_seconds": 4.0, "repeat_while_pending": []})
+    assert kinds(cand, profile(cancel={"mode": "asynchronous", "settle_seconds": 2.9,
+                                       "repeat_while_pending": []})) == {}  # within one polling interval
     assert kinds(cand, slower) == {"settle time (s)": TOLERATED}
     # Polling noise is not a difference.
     assert kinds(cand, profile(cancel={"mode": "asynchronous", "settle_seconds": 1.8,
@@ -192,7 +194,9 @@ def _error(code: str, message: str = "m", **more: Any) -> dict[str, Any]:
 
 
 def test_the_observer_classes_cancels_by_id_class_and_task_status() -> None:
-    seen = BehaviourObserver({"IN_PROGRESS": [IN_PROGRESS_ID, "nc"], "SUCCESSFUL": [DONE_ID]})
+    now = iter(range(100))
+    seen = BehaviourObserver({"IN_PROGRESS": [IN_PROGRESS_ID, "nc"], "SUCCESSFUL": [DONE_ID]},
+                             clock=lambda: float(next(now)))
     seen.observe(_exchange("GET", "", 200, {"elements": [{"id": "nc", "status": "IN_PROGRESS",
                                                           "isCancellable": False}]}))
     seen.observe(_exchange("DELETE", "nc", 409, _error("NOPE")))
@@ -215,7 +219,8 @@ def test_the_observer_classes_cancels_by_id_class_and_task_status() -> None:
         "near-miss": {"404"}, "unknown id": {"404"}, "auth: no token": {"401"}}
     assert document["classes"]["unknown uuid"]["messages"] == ["Task {id} gone"]
     assert document["classes"]["url-hostile: dot segment"]["media_types"] == {"text/html": 1}
-    assert document["cancel"] == {"mode": "asynchronous", "settle_seconds": 1.5, "repeat_while_pending": [200]}
+    assert document["cancel"] == {"mode": "asynchronous", "settle_seconds": 1.5, "repeat_while_pending": [200],
+                                  "pending_seconds": 1.0}
     assert document["not_cancellable"] == {"listed": 1}
     assert document["error"] == {"fields": ["errorCode", "message", "nestedErrors", "referenceToken"],
                                  "max_nesting_depth": 2}
@@ -245,7 +250,8 @@ def test_the_recording_redacts_every_form_of_the_secret() -> None:
 
 # -- serve --like ----------------------------------------------------------------------------------------
 def test_like_takes_on_the_recorded_behaviour() -> None:
-    recorded = profile(cancel={"mode": "asynchronous", "settle_seconds": 1.5, "repeat_while_pending": []},
+    recorded = profile(cancel={"mode": "asynchronous", "settle_seconds": 2.4, "repeat_while_pending": [],
+                               "pending_seconds": 1.5},
                        not_cancellable={"listed": 2}, token={"relogins": 1, "lifetime_seconds": 60.0})
     recorded["classes"]["url-hostile: dot segment"] = klass({"400": 2}, media="text/html;charset=utf-8",
                                                             body="other", codes=(), messages=())

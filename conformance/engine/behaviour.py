@@ -26,6 +26,7 @@ import dataclasses
 import math
 import re
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -135,8 +136,14 @@ class BehaviourObserver:
     """Thread-safe: exchanges arrive from the schema phase's pool and the scenario lane at once."""
 
     def __init__(self, known: Mapping[str, Iterable[str]] | None = None, *, cancel_method: str = "DELETE",
-                 secrets: Callable[[], Iterable[str | None]] = tuple, record: bool = True) -> None:
+                 secrets: Callable[[], Iterable[str | None]] = tuple, record: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        # When each task's 2xx cancel came back, and the longest a cancelled task still read
+        # IN_PROGRESS after it: the settle time as a lower bound (polls overshoot the upper one).
+        self._cancelled_at: dict[str, float] = {}
+        self._pending = 0.0
         self._method = cancel_method
         self._redact = redactor(secrets)
         self._record = record
@@ -183,6 +190,8 @@ class BehaviourObserver:
                 self._status[task_id] = status
                 if task_id in self._cancelled:
                     self._cancelled[task_id] = status
+                    if status == IN_PROGRESS:
+                        self._pending = max(self._pending, self._clock() - self._cancelled_at[task_id])
             # Only an IN_PROGRESS task's flag says anything: the others are never cancellable.
             if task.get("isCancellable") is False and status == IN_PROGRESS:
                 self._not_cancellable.add(task_id)
@@ -225,6 +234,7 @@ class BehaviourObserver:
         task_id = exchange.task_id
         if 200 <= response.status < 300 and task_id is not None and name.startswith(("task ", "repeat", "racing")):
             self._cancelled[task_id] = None
+            self._cancelled_at[task_id] = self._clock()
         if kind != "json-object":
             return
         error = response.json.value
@@ -284,6 +294,7 @@ class BehaviourObserver:
             fields = sorted(self._fields)
             depth = self._depth
             listed_not_cancellable = len(self._not_cancellable)
+            pending_seconds = round(self._pending, 3) if self._pending else None
         pending = classes.get("repeat cancel while pending", {}).get("statuses", {})
         mode = dict(cancel_mode or {})
         latency: dict[str, Any] = {"count": len(latencies)}
@@ -298,6 +309,7 @@ class BehaviourObserver:
                 "mode": mode.get("mode"),
                 "settle_seconds": mode.get("settle_seconds"),
                 "repeat_while_pending": sorted(int(s) for s in pending),
+                "pending_seconds": pending_seconds,
             },
             "not_cancellable": {"listed": listed_not_cancellable},
             "backpressure": {"retries": backpressure_retries},

@@ -65,7 +65,9 @@ def like(profile: Mapping[str, Any]) -> Likeness:
         pending = set(cancel.get("repeat_while_pending") or []) or {
             int(s) for s in _keys(classes.get("racing cancels"), "statuses") if s.isdigit() and s != "200"}
         defects.add("async-cancel-repeat-409" if 409 in pending else "async-cancel-repeat-200")
-        settle = cancel.get("settle_seconds")
+        # The longest a cancelled task still read IN_PROGRESS is the closer estimate: the first
+        # CANCELLED read (settle_seconds) comes up to a polling interval late.
+        settle = cancel.get("pending_seconds") or cancel.get("settle_seconds")
         if isinstance(settle, int | float) and not isinstance(settle, bool) and 0 <= settle <= 3600:
             settings["settle_seconds"] = float(settle)
     hostile = [entry for name, entry in classes.items() if str(name).startswith("url-hostile")]
