@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +13,7 @@ import pytest
 
 from conformance.cli import main
 from conformance.engine.behaviour import BehaviourObserver, nesting_depth, percentile
-from conformance.model import Exchange, RecordedExchange, RecordedRequest, RecordedResponse
+from conformance.model import Exchange, RecordedRequest, RecordedResponse
 from conformance.reference.like import like
 from conformance.report.compare import BREAKS, NOT_COMPARED, TOLERATED, ProfileError, check_profile, diff_profiles
 
@@ -238,11 +237,14 @@ def test_depth_and_percentiles() -> None:
 
 
 def test_the_recording_redacts_every_form_of_the_secret() -> None:
-    seen = BehaviourObserver(secrets=lambda: (SECRET, None))
+    seen = BehaviourObserver(secrets=lambda: (SECRET, None), record=True)
     echoed = {"raw": SECRET, "encoded": quote(SECRET, safe=""),
               "b64": base64.b64encode(f"u:{SECRET}".encode()).decode()}
     seen.observe(_exchange("GET", f"x{SECRET}", 200, echoed, headers={"Authorization": f"Bearer {SECRET}"}))
-    (kept,) = seen.recording
+    seen.observe(_exchange("GET", "x", 200, b"\xff" + SECRET.encode() + b"\xfe", content_type="text/plain"))
+    kept, binary = seen.recording
+    assert binary.exchange.response is not None
+    assert binary.exchange.response.body == b"\xff[redacted]\xfe"
     blob = json.dumps([kept.exchange.to_json(), kept.exchange.request.url])
     assert SECRET not in blob and quote(SECRET, safe="") not in blob
     assert base64.b64encode(SECRET.encode()).decode()[:-4] not in blob
@@ -275,23 +277,33 @@ def test_like_takes_on_the_recorded_behaviour() -> None:
 
 
 # -- the HAR recording ------------------------------------------------------------------------------------
-def test_the_har_opens_in_haralyzer(defective_run: Any, tmp_path: Path) -> None:
+def test_a_recorded_run_writes_a_har_that_opens_in_haralyzer_and_is_pinned(defective_run: Any,
+                                                                         tmp_path: Path) -> None:
     import dataclasses
 
     from haralyzer import HarParser
 
-    from conformance.report.har import write_har
+    from conformance.report import write_reports
+    from conformance.report.bundle import verify
 
+    seen = BehaviourObserver(secrets=lambda: (SECRET,), record=True)
+    for exchange in [f.exchange for r in defective_run.results for f in r.findings if f.exchange]:
+        seen.observe(exchange)
     # A body that is not UTF-8 goes in as base64, as HAR says.
-    extra = RecordedExchange(_exchange("DELETE", "odd", 404, b"\xff\xfe", content_type="text/plain"),
-                             datetime.now(UTC))
-    run = dataclasses.replace(defective_run, recording=(*defective_run.recording, extra))
-    path = write_har(run, tmp_path)
+    seen.observe(_exchange("DELETE", "odd", 404, b"\xff\xfe", content_type="text/plain"))
+    seen.observe(_exchange("GET", "odd", 200, {"echo": SECRET}, headers={"Authorization": f"Bearer {SECRET}"}))
+    run = dataclasses.replace(defective_run, recording=tuple(seen.recording))
+    write_reports(run, tmp_path)
+    assert verify(tmp_path).intact
+    assert "recording.har" in json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["artifacts"]
+    path = tmp_path / "recording.har"
+    assert SECRET not in path.read_text(encoding="utf-8")
     parser = HarParser(json.loads(path.read_text(encoding="utf-8")))
     entries = [entry for page in parser.pages for entry in page.entries] or parser.har_data["entries"]
-    assert len(entries) == len(run.recording) > 100
+    assert len(entries) == len(run.recording) > 5
     assert parser.har_data["version"] == "1.2"
-    assert parser.har_data["entries"][-1]["response"]["content"]["encoding"] == "base64"
+    assert [e["response"]["content"].get("encoding") for e in parser.har_data["entries"]
+            if e["request"]["method"] == "DELETE" and e["request"]["url"].endswith("/odd")] == ["base64"]
     assert {e["request"]["method"] for e in parser.har_data["entries"]} >= {"DELETE", "GET"}
     assert all(e["request"]["headers"] == [] or all(
         h["value"] == "Bearer [redacted]" for h in e["request"]["headers"] if h["name"] == "Authorization")

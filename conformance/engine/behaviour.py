@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import math
 import re
 import threading
@@ -54,9 +55,10 @@ MAX_DEPTH_COUNTED = 64
 
 
 def media_type(response: RecordedResponse) -> str:
-    """The Content-Type as a client compares it: lower case, no spaces; "none" when absent."""
+    """The Content-Type as a client compares it: lower case, no spaces; "none" when absent (not
+    yet cleaned of control characters: the observer does that)."""
     value = response.content_type.strip().lower().replace(" ", "")
-    return clean_line(value)[:100] or "none"
+    return value[:100] or "none"
 
 
 def body_kind(response: RecordedResponse) -> str:
@@ -87,7 +89,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def secret_forms(secret: str) -> set[str]:
     """A secret as it may appear in text: raw, URL-encoded, JSON-escaped and base64 (3 alignments)."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    # The latin-1 reading of its UTF-8 bytes: how it looks in a body that is not UTF-8 (redact_bytes).
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), secret.encode("utf-8", "replace").decode("latin-1")}
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + secret.encode()).decode()
         core = encoded[4:-4] if shift else encoded[:-4]
@@ -96,18 +99,27 @@ def secret_forms(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= 4}
 
 
+@functools.lru_cache(maxsize=8)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for every form of every secret, longest first (a form containing another goes
+    whole); cached, since the secrets change only on a re-login."""
+    forms = sorted({form for secret in secrets for form in secret_forms(secret)}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, forms))) if forms else None
+
+
 def redactor(secrets: Callable[[], Iterable[str | None]]) -> Callable[[str], str]:
     """A function that replaces every form of every current secret in a text by [redacted]."""
 
     def redact(text: str) -> str:
-        for secret in secrets():
-            if secret:
-                # Longest first: a form that contains another is replaced whole.
-                for form in sorted(secret_forms(secret), key=len, reverse=True):
-                    text = text.replace(form, REDACTED)
-        return text
+        pattern = _secrets_pattern(tuple(secret for secret in secrets() if secret))
+        return pattern.sub(REDACTED, text) if pattern is not None else text
 
     return redact
+
+
+def redact_bytes(data: bytes, redact: Callable[[str], str]) -> bytes:
+    """`redact` applied to bytes that are not UTF-8: each secret's UTF-8 bytes are found as such."""
+    return redact(data.decode("latin-1")).encode("latin-1", "replace")
 
 
 @dataclasses.dataclass
@@ -136,7 +148,7 @@ class BehaviourObserver:
     """Thread-safe: exchanges arrive from the schema phase's pool and the scenario lane at once."""
 
     def __init__(self, known: Mapping[str, Iterable[str]] | None = None, *, cancel_method: str = "DELETE",
-                 secrets: Callable[[], Iterable[str | None]] = tuple, record: bool = True,
+                 secrets: Callable[[], Iterable[str | None]] = tuple, record: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
@@ -159,6 +171,7 @@ class BehaviourObserver:
         self._fields: set[str] = set()
         self._depth = 0
         self._latencies: list[float] = []
+        self._cleaned: dict[str, str] = {}
         self.recording: list[RecordedExchange] = []
 
     # -- observing -----------------------------------------------------------------------------
@@ -228,7 +241,7 @@ class BehaviourObserver:
         entry = self._classes[name]
         entry.requests += 1
         entry.statuses[str(response.status)] += 1
-        entry.media_types[media_type(response)] += 1
+        entry.media_types[self._text(media_type(response))] += 1
         kind = body_kind(response)
         entry.bodies[kind] += 1
         task_id = exchange.task_id
@@ -241,7 +254,7 @@ class BehaviourObserver:
         for key, values in (("errorCode", entry.error_codes), ("errorType", entry.error_types)):
             value = error.get(key)
             if isinstance(value, str):
-                values[self._text(value)[:MESSAGE_CHARS]] += 1
+                values[self._text(value[:MESSAGE_CHARS])] += 1
         message = error.get("message")
         if isinstance(message, str) and len(entry.messages) < MESSAGES_PER_CLASS:
             wording = self._wording(message, exchange)
@@ -252,7 +265,13 @@ class BehaviourObserver:
             self._depth = max(self._depth, nesting_depth(error))
 
     def _text(self, value: str) -> str:
-        return clean_line(self._redact(value))
+        # The same few codes come back hundreds of times a run: cleaned once each.
+        cleaned = self._cleaned.get(value)
+        if cleaned is None:
+            cleaned = clean_line(self._redact(value))
+            if len(self._cleaned) < 1000:
+                self._cleaned[value] = cleaned
+        return cleaned
 
     def _wording(self, message: str, exchange: Exchange) -> str:
         """The message with the id replaced by {id}: wording, not data."""
@@ -275,9 +294,15 @@ class BehaviourObserver:
         kept_response = None
         if response is not None:
             body = response.body[:RECORDED_BODY_BYTES]
+            try:
+                kept_body = redact(body.decode("utf-8")).encode()
+            except UnicodeDecodeError:
+                # Bytes that are not text stay bytes (HAR keeps them as base64); latin-1 maps each
+                # byte to one character and back, and the secrets' UTF-8 forms are matched as such.
+                kept_body = redact_bytes(body, redact)
             kept_response = dataclasses.replace(
                 response, headers={k: redact(v) for k, v in response.headers.items()},
-                body=redact(body.decode("utf-8", "replace")).encode(),
+                body=kept_body,
                 truncated=response.truncated or len(response.body) > RECORDED_BODY_BYTES)
         kept = dataclasses.replace(exchange, request=kept_request, response=kept_response,
                                    error=redact(exchange.error) if exchange.error else None,

@@ -110,7 +110,7 @@ class SuiteSession:
     # The behaviour scenarios of this pytest run, once an item asked for them.
     lane: ScenarioLane | None = None
     # What the target did, by id class and task status: profile.json and recording.har.
-    behaviour: BehaviourObserver = field(default_factory=BehaviourObserver)
+    behaviour: BehaviourObserver = field(default_factory=lambda: BehaviourObserver(record=False))
     _randoms: dict[str, random.Random] = field(default_factory=dict)
     _randoms_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -278,7 +278,8 @@ def open_session(options: RunOptions,
         )
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
         # Before the first request: the preflight's reads already tell which status each task has.
-        session.behaviour = BehaviourObserver(tasks, cancel_method=contract.method, secrets=target.secrets)
+        session.behaviour = BehaviourObserver(tasks, cancel_method=contract.method, secrets=target.secrets,
+                                              record=options.record)
         target.on_exchange = session.behaviour.observe
         session.recorder.explain = lambda reason: explain_not_run(session, reason)
         session.recorder.budget_exhausted = session.out_of_budget

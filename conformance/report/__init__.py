@@ -22,6 +22,10 @@ WRITERS: tuple[Writer, ...] = (write_junit, write_findings, write_html, write_su
 
 
 def write_reports(result: RunResult, directory: Path) -> list[Path]:
-    """Write every report; each file is complete on disk before the next one starts."""
+    """Write every report; each file is complete on disk before the next one starts.
+
+    recording.har only when the run recorded (`run --record`): about 0.8 MB a default run, with
+    the target's response bodies, which the other reports keep only as excerpts of failures.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    return [writer(result, directory) for writer in WRITERS]
+    return [writer(result, directory) for writer in WRITERS if writer is not write_har or result.recording]
