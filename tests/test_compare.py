@@ -308,3 +308,36 @@ def test_a_recorded_run_writes_a_har_that_opens_in_haralyzer_and_is_pinned(defec
     assert all(e["request"]["headers"] == [] or all(
         h["value"] == "Bearer [redacted]" for h in e["request"]["headers"] if h["name"] == "Authorization")
         for e in parser.har_data["entries"])
+
+
+def test_a_live_candidate_that_cannot_be_reached_is_no_verdict(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    base = _write(tmp_path, "base.json", profile())
+    assert _exit(["compare", str(base), "--base-url", f"http://127.0.0.1:{free_port()}", "--token", "t",
+                  "--report-dir", str(tmp_path / "live")]) == 3
+    assert _exit(["compare", str(base), str(base), "--base-url", "http://127.0.0.1:1"]) == 2
+
+
+def test_serve_like_says_what_it_takes_on_and_refuses_what_is_not_a_profile(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cli = [sys.executable, "-c", "from conformance.cli import main; main()", "serve", "--port", "0"]
+    bad = subprocess.run([*cli, "--like", str(_write(tmp_path, "bad.json", [1]))], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "not a profile.json" in bad.stderr
+    recorded = profile(cancel={"mode": "asynchronous", "settle_seconds": 2.0, "repeat_while_pending": [409],
+                               "pending_seconds": 1.5})
+    recorded["classes"]["unknown uuid"] = klass({"400": 5})
+    server = subprocess.Popen([*cli, "--like", str(_write(tmp_path, "p.json", recorded)), "--settle-seconds", "3",
+                               "--state-file", str(tmp_path / "state.json")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        first, second = server.stdout.readline(), server.stdout.readline()
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    # The command line's --settle-seconds wins over the recording's.
+    assert first.startswith("like ") and "async-cancel-repeat-409" in first and "settle_seconds" not in first
+    assert second.strip() == "like: not reproduced: unknown ids answered 400; the reference server answers 404"

@@ -78,6 +78,14 @@ def _essence(media_type: str) -> str:
     return media_type.split(";", 1)[0]
 
 
+# Body kinds (profile.json) as a reader says them.
+_BODY_WORDS = {"json-object": "Error JSON", "json": "other JSON", "other": "not JSON", "none": "none"}
+
+
+def _bodies(kinds: Iterable[str]) -> set[str]:
+    return {_BODY_WORDS.get(kind, kind) for kind in kinds}
+
+
 def _error_bodies(entry: Mapping[str, Any]) -> set[str]:
     """Whether the answers that are errors (4xx/5xx) carried an Error body: the body kinds seen."""
     statuses = {int(s) for s in entry.get("statuses", {}) if str(s).isdigit()}
@@ -103,9 +111,10 @@ def _class_differences(name: str, base: Mapping[str, Any], cand: Mapping[str, An
         add(TOLERATED, "media type parameters", b_media, c_media, "the same media type, other parameters")
     b_bodies, c_bodies = _error_bodies(base), _error_bodies(cand)
     if b_bodies and c_bodies and b_bodies != c_bodies:
-        add(BREAKS, "Error body", b_bodies, c_bodies, "a client reads errorCode and message from the Error body")
+        add(BREAKS, "Error body", _bodies(b_bodies), _bodies(c_bodies),
+            "a client reads errorCode and message from the Error body")
     elif set(base["bodies"]) != set(cand["bodies"]) and not (b_bodies and c_bodies):
-        add(BREAKS, "body", base["bodies"], cand["bodies"], "a client reads (or expects no) body")
+        add(BREAKS, "body", _bodies(base["bodies"]), _bodies(cand["bodies"]), "a client reads (or expects no) body")
     # Codes and wordings only where both sides answered with Error bodies: otherwise the body
     # difference above says it all.
     both_errors = "json-object" in b_bodies and "json-object" in c_bodies
@@ -208,13 +217,12 @@ def headline(differences: list[Difference]) -> str:
 
 # -- output ------------------------------------------------------------------------------------------
 def as_console(differences: list[Difference], baseline: str, candidate: str) -> str:
-    rows = [("", "behaviour", "baseline", "candidate")]
+    """One block per difference (a terminal is too narrow for five columns of this)."""
     marks = {BREAKS: "BREAKS", TOLERATED: "ok", NOT_COMPARED: "-"}
-    rows += [(marks[d.kind], d.behaviour, d.baseline, d.candidate) for d in differences]
-    widths = [min(max(len(r[i]) for r in rows), 60) for i in range(4)]
     lines = [f"baseline:  {clean_line(baseline)}", f"candidate: {clean_line(candidate)}", ""]
-    for row in rows:
-        lines.append("  ".join(cell[:60].ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    for d in differences:
+        lines += [f"{marks[d.kind]:7} {d.behaviour}", f"        baseline:  {d.baseline[:300]}",
+                  f"        candidate: {d.candidate[:300]}"]
     return "\n".join([*lines, "", headline(differences)])
 
 
