@@ -164,6 +164,10 @@ def test_compare_exits_0_when_nothing_breaks_1_when_something_does_2_on_a_bad_fi
     assert shown["breaks_a_client"] and shown["differences"][0]["behaviour"] == "cancel mode"
     assert _exit(["compare", str(base), str(_write(tmp_path, "bad.json", {"x": 1}))]) == 2
     assert _exit(["compare", str(base)]) == 2  # no candidate, no --base-url
+    odd = profile(error={"fields": 5, "max_nesting_depth": "deep"}, latency_ms={"count": 1, "p50": "fast"})
+    odd["classes"]["unknown uuid"]["messages"] = 7
+    assert _exit(["compare", str(base), str(_write(tmp_path, "odd.json", odd))]) == 2
+    assert "sddc-conformance: error:" in capsys.readouterr().err
 
 
 def test_compare_output_never_carries_control_characters_or_markup(tmp_path: Path,

@@ -128,9 +128,13 @@ def compare(baseline: Path, candidate: Path | None, output_format: str, output: 
                 # The run said why in its own line; no profile to compare.
                 sys.exit(code)
             cand, cand_name = load_profile(directory), str(live["base_url"])
+        differences = diff_profiles(base, cand)
     except ProfileError as exc:
         fail(str(exc), ExitCode.USAGE_ERROR)
-    differences = diff_profiles(base, cand)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        # A profile is an untrusted file: a field of the wrong type is the file's fault, one line.
+        fail("a profile holds a field of the wrong type (not written by sddc-conformance, or edited)",
+             ExitCode.USAGE_ERROR)
     text = RENDERERS[output_format](differences, str(baseline), cand_name)
     if output is not None:
         try:

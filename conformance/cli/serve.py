@@ -120,6 +120,8 @@ def _like(path: Path, defects: tuple[str, ...], knobs: dict[str, Any]) -> tuple[
         likeness = like(load_profile(path))
     except ProfileError as exc:
         fail(str(exc), ExitCode.USAGE_ERROR)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        fail(f"{path}: a field of the wrong type (not written by sddc-conformance, or edited)", ExitCode.USAGE_ERROR)
     context = click.get_current_context()
     settings = dict(likeness.settings)
     recorded = sorted(settings.pop("defects"))
