@@ -213,13 +213,14 @@ def test_the_observer_classes_cancels_by_id_class_and_task_status() -> None:
     seen.observe(_exchange("DELETE", DONE_ID[:-1], 404, _error("NF"), purpose="generated id (near-miss (suffix))"))
     seen.observe(_exchange("DELETE", "abc", 404, _error("NF")))
     seen.observe(_exchange("DELETE", UUID[::-1], 401, _error("AUTH"), purpose="AUTH-REQUIRED: cancel with no token"))
+    seen.observe(_exchange("DELETE", DONE_ID, 409, _error("NOPE"), purpose="BEH-RACE: concurrent cancel 2/4"))
     document = seen.profile(cancel_mode={"mode": "asynchronous", "settle_seconds": 1.5})
     classes = {name: set(entry["statuses"]) for name, entry in document["classes"].items()}
     assert classes == {
         "task IN_PROGRESS, isCancellable false": {"409"}, "task IN_PROGRESS": {"200"},
         "repeat cancel, not read since": {"409"}, "repeat cancel while pending": {"200"},
         "task SUCCESSFUL": {"409"}, "unknown uuid": {"404"}, "url-hostile: dot segment": {"400"},
-        "near-miss": {"404"}, "unknown id": {"404"}, "auth: no token": {"401"}}
+        "near-miss": {"404"}, "unknown id": {"404"}, "auth: no token": {"401"}, "racing cancels": {"409"}}
     assert document["classes"]["unknown uuid"]["messages"] == ["Task {id} gone"]
     assert document["classes"]["url-hostile: dot segment"]["media_types"] == {"text/html": 1}
     assert document["cancel"] == {"mode": "asynchronous", "settle_seconds": 1.5, "repeat_while_pending": [200],
@@ -278,6 +279,16 @@ def test_like_takes_on_the_recorded_behaviour() -> None:
     assert got.notes == ("unknown ids answered 400; the reference server answers 404",)
     assert like(profile()).settings == {"defects": frozenset(), "not_found_code": "TA_TASK_NOT_FOUND",
                                         "not_cancellable_code": "TA_TASK_CAN_NOT_BE_CANCELLED"}
+
+
+def test_like_maps_media_types_fields_and_says_what_refused_cancels_it_cannot_take_on() -> None:
+    recorded = profile(error={"fields": ["errorCode", "message"], "max_nesting_depth": 1})
+    recorded["classes"]["unknown uuid"] = klass({"404": 5}, media="application/vnd.vmware.error+json")
+    recorded["classes"]["task SUCCESSFUL"] = klass({"400": 1}, codes=("BAD",))
+    got = like(recorded)
+    assert got.settings["defects"] == frozenset({"vendor-error-json", "minimal-error"})
+    assert got.settings["not_cancellable_code"] == "BAD"
+    assert got.notes == ("finished tasks' cancels answered 400; the reference server answers 409",)
 
 
 # -- the HAR recording ------------------------------------------------------------------------------------
