@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -110,6 +111,14 @@ class Exchange:
             "response": self.response.to_json() if self.response else None,
             "error": self.error,
         }
+
+
+@dataclass(frozen=True)
+class RecordedExchange:
+    """One exchange as a recording (HAR) keeps it: secrets redacted, body cut, start time known."""
+
+    exchange: Exchange
+    started: datetime
 
 
 @dataclass(frozen=True)

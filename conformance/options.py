@@ -50,6 +50,8 @@ class RunOptions:
     # A 400/414 for a URL-hostile id fails SCH-STATUS (default: information under SCH-URL-LAYER).
     strict_urls: bool = False
     certify: bool = False
+    # Keep every exchange, redacted, for recording.har (`run --record`).
+    record: bool = False
     dry_run: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     report_dir: Path | None = None

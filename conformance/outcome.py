@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.model import Finding, Outcome, Requirement, Severity
+from conformance.model import Finding, Outcome, RecordedExchange, Requirement, Severity
 
 
 class ExitCode(enum.IntEnum):
@@ -166,6 +166,10 @@ class RunResult:
     stateful_rules: dict[str, int] | None = None
     # Which ids the run sent: {"distinct_ids": n, "deletes": n, "classes": {corpus class: ids}}.
     coverage: dict[str, Any] | None = None
+    # What the target did, by id class and task status (engine.behaviour): profile.json.
+    behaviour: dict[str, Any] | None = None
+    # Every exchange, redacted, for recording.har (empty: nothing to record).
+    recording: tuple[RecordedExchange, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)

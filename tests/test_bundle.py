@@ -16,7 +16,8 @@ import pytest
 
 from conformance.report.bundle import MANIFEST, NotABundle, make_bundle, verify
 
-ARTIFACTS = ("findings.json", "junit.xml", "manifest.json", "report.html", "summary.md")
+# recording.har too when the run recorded (run --record): tests/test_compare.py.
+ARTIFACTS = ("findings.json", "junit.xml", "manifest.json", "profile.json", "report.html", "summary.md")
 CLI = [sys.executable, "-c", "from conformance.cli import main; main()"]
 
 

@@ -112,7 +112,9 @@ def test_no_secret_in_any_output_or_file(server: Any, tmp_path: Path) -> None:
     token = requests.post(f"{server.base_url}/v1/tokens", json={"username": USER, "password": PASSWORD},
                           timeout=10).json()["accessToken"]
     out = tmp_path / "out"
-    common = ["--base-url", server.base_url, "--tasks-file", str(tasks), "--max-examples", "20", "--seed", "9"]
+    # --record: recording.har holds every exchange, and must hold no secret either.
+    common = ["--base-url", server.base_url, "--tasks-file", str(tasks), "--max-examples", "20", "--seed", "9",
+              "--record"]
     printed: list[tuple[str, bytes]] = []
 
     terminal = _run_on_a_terminal([*CLI, "run", *common, "--username", USER, "--report-dir", str(out / "user")],
@@ -134,8 +136,15 @@ def test_no_secret_in_any_output_or_file(server: Any, tmp_path: Path) -> None:
     assert b"NOT CONFORMANT" in terminal and b"\x1b[" in terminal
     written = list(_files(out))
     assert {Path(p).name for p, _ in written} >= {"findings.json", "report.html", "summary.md", "junit.xml",
-                                                 "manifest.json"}
+                                                 "manifest.json", "profile.json", "recording.har"}
     assert any(b"curl -X DELETE" in data for _, data in written)
+    # The recording opens in a maintained HAR reader, with the login's re-use visible but redacted.
+    from haralyzer import HarParser
+
+    har = HarParser(json.loads((out / "user" / "recording.har").read_text(encoding="utf-8")))
+    headers = [h for e in har.har_data["entries"] for h in e["request"]["headers"] if h["name"] == "Authorization"]
+    assert len(har.har_data["entries"]) > 100 and headers
+    assert {h["value"] for h in headers} == {"Bearer [redacted]"}
 
     secrets = {"password": forms(PASSWORD), "token": forms(token)}
     problems = [f"{where}: {leak}" for where, data in [*printed, *written] for leak in leaks(data, secrets)]

@@ -263,7 +263,7 @@ def test_manifest_is_written_last_and_pins_every_other_file(defective_reports: P
     assert WRITERS[-1] is write_manifest
     manifest = json.loads((defective_reports / "manifest.json").read_text(encoding="utf-8"))
     others = {p.name for p in defective_reports.iterdir() if p.name != "manifest.json"}
-    assert others == {"junit.xml", "findings.json", "report.html", "summary.md"}
+    assert others == {"junit.xml", "findings.json", "report.html", "summary.md", "profile.json"}
     assert set(manifest["artifacts"]) == others
     for name, entry in manifest["artifacts"].items():
         data = (defective_reports / name).read_bytes()

@@ -33,6 +33,7 @@ def fail(message: str, code: ExitCode) -> NoReturn:
 COMMAND_MODULES = {
     "run": "run", "replay": "replay", "verify": "artifacts", "bundle": "artifacts", "serve": "serve",
     "requirements": "catalogue", "defects": "catalogue", "init": "init", "spec": "spec", "fleet": "fleet",
+    "compare": "compare",
 }
 
 

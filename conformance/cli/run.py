@@ -274,6 +274,9 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: str | 
 )
 @connection_options
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
+@click.option("--record", is_flag=True,
+              help="Also write recording.har: every exchange, redacted (Authorization, tokens, passwords), "
+              "as HTTP Archive 1.2.")
 @click.option(
     "--report-dir", type=click.Path(file_okay=False), help="Where reports go [default: reports/<timestamp>/]."
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import click
@@ -48,6 +49,9 @@ SERVE_EXIT_CODES = exit_codes_epilog(
               help="backpressure-429 variation: requests allowed at once.")
 @click.option("--token-lifetime", "token_lifetime_requests", type=click.IntRange(min=0), default=None,
               metavar="N", help="An access token is accepted for N requests, then answers 401 [default: an hour].")
+@click.option("--like", "like_path", type=click.Path(path_type=Path), metavar="PROFILE",
+              help="Behave like a recorded build: its profile.json, or a report directory holding one. "
+              "--defect and flags given beside it add to and override what it sets.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
               help="PEM certificate: serve HTTPS (with --tls-key). Clients need it, or its CA, as --ca-bundle.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
@@ -60,11 +64,14 @@ def serve(
     defects: tuple[str, ...],
     tls_cert: str | None,
     tls_key: str | None,
+    like_path: Path | None,
     **knobs: Any,
 ) -> None:
     """Run the reference SDDC Manager tasks service until interrupted."""
     from conformance.reference import PortInUse, ReferenceConfig, serve_forever
 
+    if like_path is not None:
+        defects, knobs = _like(like_path, defects, knobs)
     if bool(tls_cert) != bool(tls_key):
         fail("--tls-cert and --tls-key go together", ExitCode.USAGE_ERROR)
     password = os.environ.get("SDDC_PASSWORD")
@@ -102,6 +109,32 @@ def serve(
         fail(f"--port: {exc.strerror or exc}", ExitCode.USAGE_ERROR)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", ExitCode.USAGE_ERROR)
+
+
+def _like(path: Path, defects: tuple[str, ...], knobs: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The recorded build's settings under what the command line gave explicitly."""
+    from conformance.cli.compare import load_profile
+    from conformance.reference.like import like
+    from conformance.report.compare import ProfileError
+    from conformance.text import clean_line
+
+    try:
+        likeness = like(load_profile(path))
+    except ProfileError as exc:
+        fail(str(exc), ExitCode.USAGE_ERROR)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        fail(f"{path}: a field of the wrong type (not written by sddc-conformance, or edited)", ExitCode.USAGE_ERROR)
+    context = click.get_current_context()
+    settings = dict(likeness.settings)
+    recorded = sorted(settings.pop("defects"))
+    for name in list(settings):
+        if name in knobs and context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+            del settings[name]  # the command line wins
+    shown = ", ".join([*recorded, *(f"{k}={v}" for k, v in sorted(settings.items()))]) or "the defaults"
+    click.echo(f"like {clean_line(str(path))}: {clean_line(shown)}")
+    for note in likeness.notes:
+        click.echo(f"like: not reproduced: {clean_line(note)}")
+    return tuple(dict.fromkeys([*recorded, *defects])), {**knobs, **settings}
 
 
 def _option_named(message: str) -> str:

@@ -143,6 +143,8 @@ KEYS: dict[str, Key] = {
         Key("ca-bundle", "ca_bundle", _path, path=True, example='"sddc-ca.pem"',
             help="CA bundle to verify the target's TLS certificate"),
         Key("insecure", "insecure", _flag, example="false", help="do not verify TLS certificates"),
+        Key("record", "record", _flag, example="false",
+            help="also write recording.har: every exchange, redacted, as HTTP Archive 1.2"),
         Key("dry-run", "dry_run", _flag, example="false", help="print what would be sent, send nothing"),
         Key("report-dir", "report_dir", _path, path=True, example='"reports/latest"',
             help="where reports go (default reports/<timestamp>/)"),

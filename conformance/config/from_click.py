@@ -47,6 +47,7 @@ def build_options(params: Mapping[str, Any], environ: Mapping[str, str] | None =
         strict=bool(params.get("strict")),
         strict_urls=bool(params.get("strict_urls")),
         certify=bool(params.get("certify")),
+        record=bool(params.get("record")),
         dry_run=bool(params.get("dry_run")),
         report_dir=Path(params["report_dir"]) if params.get("report_dir") else None,
         defects=tuple(params.get("defects") or ()),

@@ -146,6 +146,8 @@ def build_result(session: SuiteSession, *, stopped: str | None = None) -> RunRes
         cancel_mode=session.cancels.mode(),
         stateful_rules=dict(session.stateful_rules),
         coverage=session.coverage(),
+        behaviour=session.behaviour_profile(),
+        recording=tuple(session.behaviour.recording),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from conformance.bodies import ensure_recursion_headroom
 from conformance.contract import run_contract
+from conformance.engine.behaviour import BehaviourObserver
 from conformance.engine.draws import DrawnIds
 from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.fanout import fan_out
@@ -108,6 +109,8 @@ class SuiteSession:
     holds: TaskHolds = field(default_factory=TaskHolds)
     # The behaviour scenarios of this pytest run, once an item asked for them.
     lane: ScenarioLane | None = None
+    # What the target did, by id class and task status: profile.json and recording.har.
+    behaviour: BehaviourObserver = field(default_factory=lambda: BehaviourObserver(record=False))
     _randoms: dict[str, random.Random] = field(default_factory=dict)
     _randoms_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -117,6 +120,14 @@ class SuiteSession:
             "deletes": self.target.deletes_sent,
             "classes": dict(self.id_classes),
         }
+
+    def behaviour_profile(self) -> dict[str, Any]:
+        target = self.target
+        return self.behaviour.profile(cancel_mode=self.cancels.mode(),
+                                      backpressure_retries=target.backpressure_retries,
+                                      relogins=len(target.token_lifetimes),
+                                      token_lifetime=min(target.token_seconds, default=None),
+                                      token_requests=min(target.token_lifetimes, default=None))
 
     def random_for(self, requirement_id: str) -> random.Random:
         """Randomness for one scenario's inputs, derived from the run's seed and the scenario: the
@@ -268,6 +279,10 @@ def open_session(options: RunOptions,
                             else EMBEDDED_SETTLE_TIMEOUT if server is not None else DEFAULT_SETTLE_TIMEOUT),
         )
         session.pool.allow_cancel_discovered = options.allow_cancel_discovered
+        # Before the first request: the preflight's reads already tell which status each task has.
+        session.behaviour = BehaviourObserver(tasks, cancel_method=contract.method, secrets=target.secrets,
+                                              record=options.record)
+        target.on_exchange = session.behaviour.observe
         session.recorder.explain = lambda reason: explain_not_run(session, reason)
         session.recorder.budget_exhausted = session.out_of_budget
         session.recorder.token_accepted = session.token_accepted

@@ -161,6 +161,12 @@ class Target:
         self.deletes_sent = 0
         self._delete_paths: set[str] = set()
         self.on_backpressure: Callable[[int], None] | None = None
+        # Sees every exchange `send` returns, in the order answers came back (the behaviour profile).
+        self.on_exchange: Callable[[Exchange], None] | None = None
+        # Seconds each token from POST /v1/tokens lasted before a 401 asked for a fresh one (the
+        # behaviour profile; token_lifetimes below counts the requests it answered).
+        self.token_seconds: list[float] = []
+        self._logged_in_at: float | None = None
         self._backpressure_interval = 0.0
         # When the pace last slowed down: a 429 to a request sent before then answers the old
         # pace, so it does not slow the run down again (one slowdown per busy moment).
@@ -370,6 +376,7 @@ class Target:
             token = str(pair["accessToken"])
             refresh = pair.get("refreshToken")
             self._refresh_token = refresh.get("id") if isinstance(refresh, dict) else None
+            self._logged_in_at = self._clock()
         except (ValueError, KeyError, TypeError, AttributeError):
             raise AuthenticationFailed(
                 f"POST {url} answered {response.status_code} without an accessToken"
@@ -418,6 +425,8 @@ class Target:
                     "(401 on its first use): logging in again cannot help; check the user's role"
                 )
             self.token_lifetimes.append(lifetime)
+            if self._logged_in_at is not None:
+                self.token_seconds.append(self._clock() - self._logged_in_at)
             self._short_lived = self._short_lived + 1 if lifetime < SHORT_LIVED_TOKEN else 0
             if self._short_lived >= SHORT_LIVED_IN_A_ROW:
                 recent = ", ".join(str(n) for n in self.token_lifetimes[-SHORT_LIVED_IN_A_ROW:])
@@ -459,7 +468,7 @@ class Target:
     ) -> Exchange:
         if not auth or token is not None:
             # No credentials, or a token the caller chose (a forged one): the answer stands.
-            return self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class)
+            return self._observed(self._send_patiently(method, path, purpose, task_id, auth, token, params, id_class))
         while True:
             with self._lock:
                 generation, own = self._generation, self._token
@@ -469,16 +478,25 @@ class Target:
                     with self._lock:
                         if generation in self._answered:
                             self._answered[generation] += 1
-                return exchange
+                return self._observed(exchange)
             if not self.can_login:
                 # One token (--token, or a username without a password), no way to get another. One
                 # never accepted is the preflight's to report (a refused token, not an expired one).
                 if self.config.token and self.given_token_answered and self._token_gone():
                     raise AuthenticationFailed(given_token_expired(self.given_token_answered, self.flag_prefix))
-                return exchange  # the token still gets in: the 401 is the target's answer, judged
+                return self._observed(exchange)  # the token still gets in: the 401 is the target's answer, judged
             with self._lock:
                 self.expired_requests += 1
             self._renew(generation)
+
+    def _observed(self, exchange: Exchange) -> Exchange:
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)
+        return exchange
+
+    def secrets(self) -> tuple[str | None, ...]:
+        """Every credential of the run as it stands now (tokens change on re-login): for redaction."""
+        return (self.config.token, self.config.password, self._token, self._refresh_token)
 
     def _token_gone(self) -> bool:
         """Does a read-only request get 401 with the given token too? (at most MAX_TOKEN_PROBES a run)"""

@@ -147,6 +147,10 @@ class ReferenceConfig:
     max_json_depth: int = 64
     login_rate: float = 10.0
     login_burst: int = 20
+    # The errorCode of a 404 (unknown task) and of a 409 (not cancellable): `serve --like` takes a
+    # recorded build's spelling on.
+    not_found_code: str = NOT_FOUND_CODE
+    not_cancellable_code: str = NOT_CANCELLABLE_CODE
 
     def __post_init__(self) -> None:
         # Frozen, so normalised values go in through object.__setattr__.
@@ -768,7 +772,7 @@ class ReferenceService:
         task_id = request.path_params["id"]
         task = self.store.get(self._resolve(task_id))
         if task is None:
-            return error_response(404, NOT_FOUND_CODE, f"Task with ID {task_id} not found", [task_id])
+            return error_response(404, self.config.not_found_code, f"Task with ID {task_id} not found", [task_id])
         response = JSONResponse(self._task_json(task))
         self._after_read(task)
         return response
@@ -813,7 +817,8 @@ class ReferenceService:
         return self._cancelled(result.task)
 
     def _not_cancellable(self, task_id: str) -> Response:
-        return shaped_error(self.defects, 409, error_body(NOT_CANCELLABLE_CODE, NOT_CANCELLABLE_MESSAGE, [task_id]))
+        return shaped_error(self.defects, 409, error_body(self.config.not_cancellable_code, NOT_CANCELLABLE_MESSAGE,
+                                                          [task_id]))
 
     async def _cancel(self, task_id: str) -> CancelResult | Response:
         cancellable = {CANCELLABLE}
@@ -919,7 +924,7 @@ class ReferenceService:
         if "generated-204" in self.defects and not _UUID.fullmatch(task_id):
             return Response(status_code=204)
         return shaped_error(self.defects, 404, error_body(
-            NOT_FOUND_CODE, f"Task with ID {task_id} not found", [task_id]))
+            self.config.not_found_code, f"Task with ID {task_id} not found", [task_id]))
 
     def _redirect(self, request: Request) -> Response | None:
         raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")

@@ -33,7 +33,7 @@ from conformance.files import replace_atomically
 MANIFEST = "manifest.json"
 # What a run writes besides the manifest: the manifest pins exactly these, by name. Anything else
 # in a report directory (a planted file, a leftover, a symlink) is "added", never certified.
-ARTIFACTS = ("junit.xml", "findings.json", "report.html", "summary.md")
+ARTIFACTS = ("junit.xml", "findings.json", "report.html", "summary.md", "profile.json", "recording.har")
 SELF_DIGEST_FIELD = "self_sha256"
 _ZERO_DIGEST = "0" * 64
 _DIGEST = re.compile(r"[0-9a-f]{64}")
