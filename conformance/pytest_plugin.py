@@ -19,10 +19,12 @@ import pytest
 
 from conformance.errors import BudgetExhausted, NoVerdict, UsageError
 from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT
+from conformance.text import clean_line
 
 if TYPE_CHECKING:
     from conformance.engine.session import SuiteSession
     from conformance.engine.target import Target
+    from conformance.outcome import RunResult
     from conformance.tasks import TaskPool
 
 _PROFILES = ("schema", "behavior", "full")
@@ -82,7 +84,12 @@ def _session(config: pytest.Config) -> SuiteSession | None:
 
 @pytest.fixture(scope="session")
 def sddc_session(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
-    """The run's target, task pool and recorder; built from --sddc-* options outside the CLI."""
+    """The run's session: target, task pool, recorder and options, built from the --sddc-* options.
+
+    Under `sddc-conformance run` it is the command's own session; in a plain pytest run this
+    fixture opens it (and the embedded reference server without --sddc-base-url), and the run's
+    verdict is judged from it once every test has run (see pytest_sessionfinish).
+    """
     from conformance.engine.runner import SESSION_KEY, session_of
 
     config = request.config
@@ -90,21 +97,34 @@ def sddc_session(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
     if running is not None:
         yield running
         return
-    from conformance.config.from_pytest import options_from_pytest, setting
+    from conformance.config.from_pytest import options_from_pytest
     from conformance.engine.session import open_session
+
+    def stopped_early(session: SuiteSession, exc: NoVerdict) -> None:
+        # The target refused or never answered before anything was judged: NO VERDICT, with
+        # reports of what was seen, as `sddc-conformance run` keeps them.
+        config.stash[_OWNED] = session
+        config.stash[_STOPPED] = f"target: {clean_line(str(exc))}"
 
     try:
         options = options_from_pytest(config)
-        with open_session(options) as session:
+        with open_session(options, on_stopped=stopped_early) as session:
             config.stash[SESSION_KEY] = session
+            config.stash[_OWNED] = session
             _show_target(config, session)
             yield session
             session.end_background()
-            report_dir = setting(config, "report_dir")
-            if report_dir:
-                _write_reports(session, report_dir)
     except (UsageError, NoVerdict) as exc:
         pytest.exit(f"sddc-conformance: {exc}", returncode=int(exc.exit_code))
+
+
+# Set only when the sddc_session fixture opened the session (a plain pytest run): then this
+# plugin owes the run its verdict. Under `sddc-conformance run` the command gives it instead.
+_OWNED = pytest.StashKey["SuiteSession"]()
+_STOPPED = pytest.StashKey[str]()
+# At least one of the suite's own tests was selected: without them there is nothing to judge.
+_SUITE_SELECTED = pytest.StashKey[bool]()
+_RESULT = pytest.StashKey["RunResult"]()
 
 
 def _show_target(config: pytest.Config, session: SuiteSession) -> None:
@@ -122,15 +142,80 @@ def _show_target(config: pytest.Config, session: SuiteSession) -> None:
                                 f"{session.options.profile}, seed {session.seed}")
 
 
-def _write_reports(session: SuiteSession, report_dir: str) -> None:
-    # A plain pytest run gets the same reports as `sddc-conformance run`; the CLI writes its
-    # own, so this only happens when the fixture opened the session.
+# trylast: after pytest's own pytest_sessionfinish has torn the session fixture down (the
+# background scenarios have ended), and before the terminal reporter writes its summary.
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    owned = config.stash.get(_OWNED, None)
+    if owned is None or not config.stash.get(_SUITE_SELECTED, False):
+        return
     from pathlib import Path
 
     from conformance.engine.runner import build_result
+    from conformance.outcome import Verdict
     from conformance.report import write_reports
 
-    write_reports(build_result(session), Path(report_dir))
+    stopped = config.stash.get(_STOPPED, None)
+    if stopped is None and owned.fatal is not None:
+        stopped = f"target: {clean_line(str(owned.fatal))}"
+    if stopped is None and exitstatus == pytest.ExitCode.INTERRUPTED:
+        stopped = "interrupted"
+    result = build_result(owned, stopped=stopped)
+    config.stash[_RESULT] = result
+    report_dir = _report_dir(config)
+    if report_dir:
+        # The same reports as `sddc-conformance run`; the command writes its own.
+        write_reports(result, Path(report_dir))
+    # The exit status agrees with the verdict: a MUST can fail where no test failed (the
+    # end-of-run re-reads), and NO VERDICT is never a success.
+    if session.exitstatus == pytest.ExitCode.OK and result.verdict is not Verdict.CONFORMANT:
+        session.exitstatus = int(result.verdict.exit_code)
+    if exitstatus not in _SUMMARY_STATUSES:
+        # pytest writes no terminal summary after pytest.exit(3): the verdict goes out here.
+        _write_verdict(config, result)
+
+
+# The exit statuses after which pytest's terminal reporter calls pytest_terminal_summary.
+_SUMMARY_STATUSES = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.INTERRUPTED,
+                     pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    result = config.stash.get(_RESULT, None)
+    if result is not None:
+        _write_verdict(config, result)
+    elif config.stash.get(_OWNED, None) is not None and not config.stash.get(_SUITE_SELECTED, False):
+        # The fixtures alone judge nothing: no verdict word, and the exit status is pytest's own.
+        terminalreporter.write_line("sddc-conformance: none of the suite's tests ran (--pyargs conformance.suite), "
+                                    "so this run gives no verdict")
+
+
+def _write_verdict(config: pytest.Config, result: RunResult) -> None:
+    from conformance.outcome import Verdict
+    from conformance.report.console import closing_line
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    colour = {Verdict.CONFORMANT: "green", Verdict.NOT_CONFORMANT: "red", Verdict.NO_VERDICT: "yellow"}
+    reporter.write_sep("=", "sddc-conformance", bold=True)
+    # The console's own closing line: the same words as every report. It carries target text.
+    reporter.write_line(clean_line(closing_line(result)), bold=True, **{colour[result.verdict]: True})
+    report_dir = _report_dir(config)
+    if report_dir:
+        reporter.write_line(f"reports: {clean_line(report_dir)}")
+
+
+def _report_dir(config: pytest.Config) -> str | None:
+    from conformance.config.from_pytest import setting
+
+    try:
+        value = setting(config, "report_dir")
+    except UsageError:
+        return None
+    return str(value) if value else None
 
 
 @pytest.fixture(scope="session")
@@ -216,6 +301,8 @@ def pytest_runtest_makereport(
     report = yield
     if not _is_conformance_item(item):
         return report
+    # One of the suite's tests ran: the run owes a verdict (pytest_sessionfinish).
+    item.config.stash[_SUITE_SELECTED] = True
     if report.failed and call.excinfo is not None and call.when == "call":
         from conformance.suite._assert import ConformanceFailure
 

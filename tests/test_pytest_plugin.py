@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from conformance import requirements
+from conformance.model import Outcome, Severity
+from conformance.outcome import RequirementResult, RunResult
 from conformance.pytest_plugin import requirement_marker
+from conformance.report.console import closing_line
 
 pytest_plugins = ["pytester"]
 
@@ -56,6 +61,10 @@ def test_ini_options_and_report_dir(pytester: pytest.Pytester) -> None:
     document = findings(reports)
     assert (document["profile"], document["max_examples"], document["seed"]) == ("schema", 10, 7)
     assert document["verdict"] == "CONFORMANT"
+    # pytest's own terminal summary ends with the run's verdict, worded as every report words it.
+    result.stdout.fnmatch_lines(["*= sddc-conformance =*", f"{document['headline']}: * passed, *; seed 7",
+                                 "reports: *plain"])
+    assert result.ret == 0
 
 
 def test_command_line_beats_ini_and_markers_deselect(pytester: pytest.Pytester, tmp_path: Path) -> None:
@@ -141,3 +150,71 @@ def test_bad_ini_number_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert "sddc_max_examples must be a number, got 'many'" in result.stdout.str() + result.stderr.str()
     assert result.ret != 0
+
+
+
+# -- the verdict in pytest's terminal summary and its exit status (hand-made results) -----------------
+
+def _finish(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+            run: RunResult, exitstatus: int, *, suite_ran: bool = True) -> tuple[int, str]:
+    """The plugin's end of a plain pytest run that judged `run`: (exit status, terminal output)."""
+    from conformance import pytest_plugin
+    from conformance.engine import runner
+
+    # Other installed plugins cost time to load and play no part; its terminal writes to capsys.
+    config = pytester.parseconfigure("-p", "no:cacheprovider", "--disable-plugin-autoload",
+                                     "-p", "conformance.pytest_plugin")
+    config.stash[pytest_plugin._OWNED] = SimpleNamespace(fatal=None)  # type: ignore[assignment]
+    if suite_ran:
+        config.stash[pytest_plugin._SUITE_SELECTED] = True
+    monkeypatch.setattr(runner, "build_result", lambda session, stopped=None: run)
+    session = SimpleNamespace(config=config, exitstatus=exitstatus)
+    pytest_plugin.pytest_sessionfinish(session, exitstatus)  # type: ignore[arg-type]
+    if exitstatus in pytest_plugin._SUMMARY_STATUSES:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        pytest_plugin.pytest_terminal_summary(reporter, exitstatus, config)
+    return int(session.exitstatus), capsys.readouterr().out
+
+
+def _run(outcome: Outcome, **fields: Any) -> RunResult:
+    must = next(r for r in requirements.catalogue() if r.severity is Severity.MUST)
+    others = [RequirementResult(r, Outcome.NOT_RUN, "no task", 0, 0, ()) for r in requirements.catalogue()
+              if r.severity is Severity.MUST and r is not must][:2]
+    values: dict[str, Any] = dict(
+        suite_version="9.9", fragment_version="1.0", fragment_sha256="abc", target_url="http://127.0.0.1:1",
+        embedded_target=True, profile="schema", seed=7, max_examples=5, started_at="s", finished_at="f",
+        duration_seconds=1.0, requests_sent=10, exchanges_checked=8,
+        results=(RequirementResult(must, outcome, "why", 1, int(outcome is Outcome.FAIL), ()), *others))
+    values.update(fields)
+    return RunResult(**values)
+
+
+@pytest.mark.parametrize(("outcome", "stopped", "pytest_status", "expected_status", "headline"), [
+    (Outcome.PASS, None, 0, 0, "CONFORMANT, 2 MUST requirements not run"),
+    # A MUST failed where no test failed (the end-of-run re-reads fail earlier requirements).
+    (Outcome.FAIL, None, 0, 1, "NOT CONFORMANT, 2 MUST requirements not run"),
+    (Outcome.FAIL, None, 1, 1, "NOT CONFORMANT, 2 MUST requirements not run"),
+    # A test of the user's failed: pytest's failure stands beside a conformant target.
+    (Outcome.PASS, None, 1, 1, "CONFORMANT, 2 MUST requirements not run"),
+    (Outcome.PASS, "target: gone", 0, 3, "NO VERDICT (target: gone)"),
+    # pytest.exit(3) after the target stopped answering: no terminal summary, the line still shows.
+    (Outcome.PASS, "target: gone", 3, 3, "NO VERDICT (target: gone)"),
+])
+def test_the_verdict_line_and_exit_status(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str], outcome: Outcome,
+                                          stopped: str | None, pytest_status: int, expected_status: int,
+                                          headline: str) -> None:
+    run = _run(outcome, stopped=stopped)
+    status, out = _finish(pytester, monkeypatch, capsys, run, pytest_status)
+    assert status == expected_status
+    assert int(run.verdict.exit_code) == expected_status or pytest_status == 1
+    assert f"\n{headline}: " in out, out
+    # Worded exactly as the console's closing line.
+    assert closing_line(run) in out
+
+
+def test_fixtures_alone_give_no_verdict(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _finish(pytester, monkeypatch, capsys, _run(Outcome.FAIL), 0, suite_ran=False)
+    assert status == 0
+    assert "CONFORMANT" not in out and "gives no verdict" in out
