@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from conformance.config.from_pytest import INI
 
     group = parser.getgroup("sddc-conformance", "SDDC Manager Cancel Task conformance")
+    group.addoption("--sddc-config", metavar="FILE",
+                    help="options file (sddc-conformance.toml, or a pyproject.toml with [tool.sddc-conformance]); "
+                    "default: the one in the directory pytest is run from, else in pytest's rootdir")
     group.addoption("--sddc-base-url", help="target base URL; default: the embedded reference server")
     group.addoption("--sddc-token", help="bearer token (or env SDDC_TOKEN)")
     group.addoption("--sddc-username", help="user for POST /v1/tokens; password from env SDDC_PASSWORD")
@@ -74,6 +77,19 @@ def pytest_configure(config: pytest.Config) -> None:
     # pays nothing for them.
     config.addinivalue_line("markers", "sddc_profile(name): the run profile a conformance test belongs to")
     config.addinivalue_line("markers", "requirement(*ids): the requirements a conformance test evaluates")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if _session(config) is not None:
+        # `sddc-conformance run` chose its own rootdir and configuration.
+        return
+    from conformance.config.from_pytest import config_warning
+
+    warning = config_warning(config)
+    if warning is not None:
+        # A pytest warning, so it shows in the warnings summary even under -q.
+        config.issue_config_time_warning(pytest.PytestConfigWarning(warning), stacklevel=2)
 
 
 def _session(config: pytest.Config) -> SuiteSession | None:
@@ -253,7 +269,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             for requirement_id in mark.args:
                 item.add_marker(requirement_marker(requirement_id))
     running = _session(config)
-    profile = running.options.profile if running is not None else configured_profile(config)
+    try:
+        profile = running.options.profile if running is not None else configured_profile(config)
+    except UsageError as exc:
+        # An unreadable configuration file: one line, not an internal error of pytest.
+        raise pytest.UsageError(f"sddc-conformance: {exc}") from None
     keep, drop = [], []
     for item in items:
         marker = item.get_closest_marker("sddc_profile")

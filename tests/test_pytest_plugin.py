@@ -218,3 +218,52 @@ def test_fixtures_alone_give_no_verdict(pytester: pytest.Pytester, monkeypatch: 
     status, out = _finish(pytester, monkeypatch, capsys, _run(Outcome.FAIL), 0, suite_ran=False)
     assert status == 0
     assert "CONFORMANT" not in out and "gives no verdict" in out
+
+
+# -- where the configuration file is found ------------------------------------------------------------
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user project with its sddc-conformance.toml, run from its own directory; a task file beside it."""
+    directory = pytester.mkdir("project")
+    (directory / "sddc-conformance.toml").write_text('profile = "schema"\nmax-examples = 12\n', encoding="utf-8")
+    (pytester.path / "x.json").write_text('{"SUCCESSFUL": ["t-1"]}', encoding="utf-8")
+    monkeypatch.chdir(directory)
+    return directory
+
+
+@pytest.mark.parametrize("args", [("--sddc-tasks-file", "../x.json"), ("--sddc-tasks-file=../x.json",)],
+                         ids=["space", "equals"])
+def test_the_config_is_found_whatever_the_option_form(pytester: pytest.Pytester, project: Path,
+                                                       args: tuple[str, ...]) -> None:
+    from conformance.config.from_pytest import config_warning, setting
+
+    config = pytester.parseconfig(*args)
+    assert setting(config, "max_examples") == 12 and setting(config, "profile") == "schema"
+    if len(args) == 2:
+        # pytest took ../x.json for a path to test and moved its rootdir: said, not ignored.
+        assert config.rootpath == pytester.path
+        warning = config_warning(config)
+        assert warning is not None and str(project / "sddc-conformance.toml") in warning
+        assert "write --sddc-tasks-file=../x.json" in warning
+    else:
+        assert config.rootpath == project and config_warning(config) is None
+
+
+def test_an_explicit_config_file(pytester: pytest.Pytester, project: Path) -> None:
+    from conformance.config.from_pytest import config_warning, setting
+    from conformance.errors import ConfigError
+
+    (pytester.path / "other.toml").write_text("max-examples = 33\n", encoding="utf-8")
+    config = pytester.parseconfig("--sddc-config", "../other.toml")
+    assert setting(config, "max_examples") == 33 and config_warning(config) is None
+    with pytest.raises(ConfigError, match=r"--sddc-config missing\.toml: no such file"):
+        setting(pytester.parseconfig("--sddc-config", "missing.toml"), "max_examples")
+
+
+def test_the_rootdir_warning_shows_under_quiet(pytester: pytest.Pytester, project: Path) -> None:
+    (project / "test_nothing.py").write_text("def test_nothing():\n    pass\n", encoding="utf-8")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--sddc-tasks-file", "../x.json", "test_nothing.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*PytestConfigWarning: sddc-conformance: using *sddc-conformance.toml, which is "
+                                 "not in pytest's rootdir*write --sddc-tasks-file=../x.json*"])
