@@ -82,7 +82,9 @@ def test_knobs_are_flags(tmp_path: Path, started: list[subprocess.Popen[str]]) -
     assert outside.status_code == 404
 
 
-def test_without_state_file_the_password_goes_to_a_private_file(started: list[subprocess.Popen[str]]) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_without_state_file_the_password_goes_to_a_private_file_gone_on_exit(
+        started: list[subprocess.Popen[str]], signum: signal.Signals) -> None:
     out = _start(started, password=None)
     match = re.search(r"written to (\S+state\.json)", out)
     assert match, out
@@ -91,8 +93,12 @@ def test_without_state_file_the_password_goes_to_a_private_file(started: list[su
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert str(document["password"]) not in out
-    path.unlink()
-    path.parent.rmdir()
+    # Ctrl-C, a kill or a closed terminal: the password does not outlive the server.
+    process = started[-1]
+    process.send_signal(signum)
+    process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert not path.exists() and not path.parent.exists()
 
 
 @pytest.mark.parametrize(("args", "option"), [(("--path-prefix", "no-slash"), "--path-prefix"),
