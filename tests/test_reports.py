@@ -24,7 +24,7 @@ from conformance.report.findings_json import write_findings
 from conformance.report.html import render_html
 from conformance.report.junit import write_junit
 from conformance.report.manifest import KEY_DEPENDENCIES, write_manifest
-from conformance.report.summary_md import render_summary
+from conformance.report.summary_md import escape, render_summary
 
 SCHEMA = json.loads((REPO_ROOT / "docs" / "findings.schema.json").read_text(encoding="utf-8"))
 CREDENTIAL_URL = "http://auditor:url-secret-7781@127.0.0.1:9"
@@ -250,11 +250,29 @@ def test_summary_is_link_free_and_inert(defective_run: RunResult) -> None:
     text = render_summary(hostile_run(defective_run))
     plain = _outside_code_spans(text)
     assert "<" not in plain.replace("\\<", "")
-    assert "http" not in plain and "](" not in plain
+    assert "http" not in plain and "](" not in plain.replace("\\]", "")
     for line in text.splitlines():
         if line.startswith("|"):
             # every row keeps its six cells: target text cannot break the table
             assert len(re.findall(r"(?<!\\)\|", line)) == 7, line
+
+
+@pytest.mark.parametrize(("text", "markdown"), [
+    # Plain text reads as it is: no backslash before ( : . @ - ! #.
+    ("NO VERDICT (target: POST /v1/tokens refused user admin: 401) - see the log!",
+     "NO VERDICT (target: POST /v1/tokens refused user admin: 401) - see the log!"),
+    ("the ReferenceConfig.settle_seconds window, #7 of 9", "the ReferenceConfig.settle_seconds window, `#7` of 9"),
+    # Words a renderer links or notifies on go into code spans; punctuation around them stays out.
+    ("for administrator@vsphere.local.", "for `administrator@vsphere.local`."),
+    ("(https://sddc.example/v1?x=1)", "(`https://sddc.example/v1?x=1`)"),
+    ("ask @team or www.example.com", "ask `@team` or `www.example.com`"),
+    # What Markdown would interpret is escaped, and only that.
+    ("*a* _b_ [c](d) <i> `e` a|b ~~f~~ $g$ &amp; __init__",
+     "\\*a\\* \\_b\\_ \\[c\\](d) \\<i> \\`e\\` a\\|b \\~\\~f\\~\\~ \\$g\\$ \\&amp; \\_\\_init\\_\\_"),
+    ("a & b", "a & b"),
+])
+def test_summary_escapes_only_what_markdown_needs(text: str, markdown: str) -> None:
+    assert escape(text) == markdown
 
 
 # -- manifest.json ---------------------------------------------------------------------------------
