@@ -20,6 +20,7 @@ from conformance import requirements
 from conformance.model import Outcome
 from conformance.outcome import RunResult
 from conformance.report import WRITERS, write_reports
+from conformance.report.evidence import product_line
 from conformance.report.findings_json import write_findings
 from conformance.report.html import render_html
 from conformance.report.junit import write_junit
@@ -187,6 +188,20 @@ def test_html_shows_verdict_run_details_and_every_requirement(defective_run: Run
     rows = re.findall(r"<tr><td class=\"o o-([A-Z-]+)\">", page)
     assert len(rows) == len(defective_run.results)
     assert {"PASS", "FAIL", "WARN"} <= set(rows)
+
+
+@pytest.mark.parametrize(("product", "line"), [
+    ({"name": "SDDC Manager", "version": "5.2.0", "fqdn": "sddc.example"}, "SDDC Manager 5.2.0 at sddc.example"),
+    ({"name": "SDDC Manager", "version": "5.2.0"}, "SDDC Manager 5.2.0"),
+    ({"version": "5.2.1.0", "build": "23853025"}, "5.2.1.0 build 23853025"),
+    (None, "not exposed"),
+])
+def test_the_product_reads_as_a_sentence(defective_run: RunResult, product: dict[str, str] | None,
+                                         line: str) -> None:
+    run = dataclasses.replace(defective_run, product=product)
+    assert product_line(run) == line
+    assert f"<dt>Product</dt><dd>{line}</dd>" in render_html(run)
+    assert f"product `{line}`" in render_summary(run)
 
 
 def test_html_shows_each_failure_with_request_excerpt_paths_and_curl(defective_run: RunResult) -> None:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 from conformance.files import replace_atomically
 from conformance.outcome import RequirementResult, RunResult, Verdict
-from conformance.report.evidence import LABELS, WARN, label, label_counts, reported_failures, rerun_lines
+from conformance.report.evidence import (
+    LABELS,
+    WARN,
+    label,
+    label_counts,
+    product_line,
+    reported_failures,
+    rerun_lines,
+)
 from conformance.text import public_url, strip_controls
 
 # One line per row; a reader follows up in report.html.
@@ -94,7 +102,7 @@ def render_summary(run: RunResult) -> str:
         "",
         f"Target {code(public_url(run.target_url))}"
         f"{' (embedded reference server)' if run.embedded_target else ''}"
-        f" · product {code(_product(run))} · profile `{run.profile}` · seed `{run.seed}`"
+        f" · product {code(product_line(run))} · profile `{run.profile}` · seed `{run.seed}`"
         f" · suite `{run.suite_version}` · fragment `{run.fragment_version}`"
         f" · contract {code(f'{run.contract_title} {run.contract_version}'.strip())}"
         f" (sha256 `{run.contract_sha256[:12]}`)"
@@ -117,12 +125,6 @@ def render_summary(run: RunResult) -> str:
         lines += ["", "Re-run with the same seed and options:", "", f"{fence}sh", text, fence]
     lines += ["", "Evidence, requests and curl reproductions: `report.html` and `findings.json`."]
     return "\n".join(lines) + "\n"
-
-
-def _product(run: RunResult) -> str:
-    if not run.product:
-        return "not exposed"
-    return ", ".join(f"{k}: {v}" for k, v in run.product.items())
 
 
 def write_summary(run: RunResult, directory: Path) -> Path:
