@@ -236,13 +236,15 @@ def _report_dir(config: pytest.Config) -> str | None:
 
 @pytest.fixture(scope="session")
 def sddc_target(sddc_session: SuiteSession) -> Target:
-    """The bounded HTTP client of the run (budget, rate limit, TLS, token) for a user's own tests."""
+    """The run's bounded HTTP client (budget, rate limit, TLS, token): cancel(encoded_id, purpose=...),
+    get_task(task_id, purpose=...) and send(...) return an Exchange (see docs/FIXTURES.md)."""
     return sddc_session.target
 
 
 @pytest.fixture(scope="session")
 def sddc_task_pool(sddc_session: SuiteSession) -> TaskPool:
-    """The run's task pool: handed-over, provisioned and discovered task ids by status."""
+    """The run's task ids: by_status(status), take_in_progress() (an IN_PROGRESS task now yours to
+    cancel), non_cancellable(), known_ids() (see docs/FIXTURES.md)."""
     return sddc_session.pool
 
 

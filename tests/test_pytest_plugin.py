@@ -96,29 +96,6 @@ def test_a_response_check_marker_selects_the_schema_test(pytester: pytest.Pytest
     assert "SCH-STATUS" not in result.stdout.str()
 
 
-def test_fixtures_in_a_users_own_tests(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_mine="""
-        from conformance.engine.session import SuiteSession
-        from conformance.engine.target import Target
-        from conformance.tasks import TaskPool
-
-
-        def test_target_answers_unknown_ids(sddc_target):
-            assert isinstance(sddc_target, Target)
-            exchange = sddc_target.cancel("no-such-task-for-sure", purpose="user's own test")
-            assert exchange.response.status == 404
-
-
-        def test_pool_and_session_agree(sddc_task_pool, sddc_session, sddc_target):
-            assert isinstance(sddc_task_pool, TaskPool)
-            assert isinstance(sddc_session, SuiteSession)
-            assert sddc_session.pool is sddc_task_pool and sddc_session.target is sddc_target
-            assert sddc_task_pool.known_ids()
-    """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--sddc-timeout", "5")
-    result.assert_outcomes(passed=2)
-
-
 def test_user_tests_against_a_given_target(pytester: pytest.Pytester, reference_server: object,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     server = reference_server()  # type: ignore[operator]

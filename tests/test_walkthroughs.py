@@ -16,10 +16,13 @@ from conformance.cli import cli
 from tests.conftest import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "walkthroughs.md"
+FIXTURES = REPO_ROOT / "docs" / "FIXTURES.md"
 README = REPO_ROOT / "README.md"
 PLUGIN = REPO_ROOT / "conformance" / "pytest_plugin.py"
 
 _BLOCK = re.compile(r"(<!-- runnable -->\n)?```(\w*)\n(.*?)```", re.DOTALL)
+# A block the page's runnable blocks need as a file: `<!-- file: NAME -->` before it.
+_FILE = re.compile(r"<!-- file: ([\w.-]+) -->\n```\w*\n(.*?)```", re.DOTALL)
 
 
 def blocks(text: str) -> list[tuple[bool, str, str]]:
@@ -27,8 +30,8 @@ def blocks(text: str) -> list[tuple[bool, str, str]]:
     return [(bool(m.group(1)), m.group(2), m.group(3)) for m in _BLOCK.finditer(text)]
 
 
-def runnable_blocks() -> list[str]:
-    found = [body for runnable, lang, body in blocks(DOC.read_text(encoding="utf-8")) if runnable]
+def runnable_blocks(doc: Path = DOC) -> list[str]:
+    found = [body for runnable, lang, body in blocks(doc.read_text(encoding="utf-8")) if runnable]
     assert all(body for body in found)
     return found
 
@@ -70,9 +73,10 @@ def test_every_command_and_flag_in_the_doc_exists() -> None:
             ("run", "--rate-limit"), ("replay", "--ca-bundle")} <= checked
 
 
-def test_every_pytest_flag_in_the_doc_exists() -> None:
+@pytest.mark.parametrize("doc", [DOC, FIXTURES], ids=lambda p: p.name)
+def test_every_pytest_flag_in_the_doc_exists(doc: Path) -> None:
     source = PLUGIN.read_text(encoding="utf-8")
-    for flag in set(re.findall(r"--sddc-[a-z-]+", DOC.read_text(encoding="utf-8"))):
+    for flag in set(re.findall(r"--sddc-[a-z-]+", doc.read_text(encoding="utf-8"))):
         assert f'"{flag}"' in source, flag
 
 
@@ -98,3 +102,20 @@ def test_runnable_block(index: int, tmp_path: Path) -> None:
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", runnable_blocks()[index]], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=180, check=False)
         assert done.returncode == 0, f"block {index} failed on the {attempt} pass:\n{done.stdout}\n{done.stderr}"
+
+
+def test_the_fixture_pages_example_passes(tmp_path: Path) -> None:
+    """docs/FIXTURES.md: its example test file, run as its runnable block says, in a fresh directory."""
+    text = FIXTURES.read_text(encoding="utf-8")
+    files = _FILE.findall(text)
+    assert files and runnable_blocks(FIXTURES)
+    for name, body in files:
+        (tmp_path / name).write_text(body, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SDDC_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for block in runnable_blocks(FIXTURES):
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=180, check=False)
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        # Every example test ran and passed: none was skipped for want of a task.
+        assert re.search(r"\b3 passed\b", done.stdout) and "skipped" not in done.stdout, done.stdout
