@@ -295,6 +295,14 @@ def _profile_of(item: pytest.Item) -> str:
     return str(marker.args[0]) if marker is not None else ""
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _is_conformance_item(item):
+        # One of the suite's tests is about to run (before its fixtures, which may stop the run):
+        # the run owes a verdict (pytest_sessionfinish).
+        item.config.stash[_SUITE_SELECTED] = True
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     try:
@@ -323,8 +331,6 @@ def pytest_runtest_makereport(
     report = yield
     if not _is_conformance_item(item):
         return report
-    # One of the suite's tests ran: the run owes a verdict (pytest_sessionfinish).
-    item.config.stash[_SUITE_SELECTED] = True
     if report.failed and call.excinfo is not None and call.when == "call":
         from conformance.suite._assert import ConformanceFailure
 
