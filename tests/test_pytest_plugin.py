@@ -244,3 +244,13 @@ def test_the_rootdir_warning_shows_under_quiet(pytester: pytest.Pytester, projec
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*PytestConfigWarning: sddc-conformance: using *sddc-conformance.toml, which is "
                                  "not in pytest's rootdir*write --sddc-tasks-file=../x.json*"])
+
+
+def test_an_unreachable_target_ends_with_no_verdict(pytester: pytest.Pytester) -> None:
+    from conftest import free_port
+
+    result = pytester.runpytest("-p", "no:cacheprovider", "--pyargs", "conformance.suite", "--sddc-token", "t",
+                                "--sddc-base-url", f"http://127.0.0.1:{free_port()}", "--sddc-timeout", "2")
+    # pytest writes no summary after pytest.exit(3): the plugin writes the verdict line itself.
+    result.stdout.fnmatch_lines(["*= sddc-conformance =*", "NO VERDICT (target: *stopped answering*): 0 passed, *"])
+    assert result.ret == 3
