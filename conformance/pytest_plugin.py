@@ -141,6 +141,7 @@ _STOPPED = pytest.StashKey[str]()
 # At least one of the suite's own tests was selected: without them there is nothing to judge.
 _SUITE_SELECTED = pytest.StashKey[bool]()
 _RESULT = pytest.StashKey["RunResult"]()
+_UNWRITTEN = pytest.StashKey[str]()
 
 
 def _show_target(config: pytest.Config, session: SuiteSession) -> None:
@@ -169,7 +170,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from pathlib import Path
 
     from conformance.engine.runner import build_result
-    from conformance.outcome import Verdict
+    from conformance.outcome import ExitCode, Verdict
     from conformance.report import write_reports
 
     stopped = config.stash.get(_STOPPED, None)
@@ -182,7 +183,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     report_dir = _report_dir(config)
     if report_dir:
         # The same reports as `sddc-conformance run`; the command writes its own.
-        write_reports(result, Path(report_dir))
+        try:
+            write_reports(result, Path(report_dir))
+        except OSError as exc:
+            config.stash[_UNWRITTEN] = f"cannot write reports to {report_dir}: {exc.strerror or exc}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = int(ExitCode.USAGE_ERROR)
     # The exit status agrees with the verdict: a MUST can fail where no test failed (the
     # end-of-run re-reads), and NO VERDICT is never a success.
     if session.exitstatus == pytest.ExitCode.OK and result.verdict is not Verdict.CONFORMANT:
@@ -219,8 +225,11 @@ def _write_verdict(config: pytest.Config, result: RunResult) -> None:
     reporter.write_sep("=", "sddc-conformance", bold=True)
     # The console's own closing line: the same words as every report. It carries target text.
     reporter.write_line(clean_line(closing_line(result)), bold=True, **{colour[result.verdict]: True})
+    unwritten = config.stash.get(_UNWRITTEN, None)
     report_dir = _report_dir(config)
-    if report_dir:
+    if unwritten is not None:
+        reporter.write_line(f"sddc-conformance: error: {clean_line(unwritten)}", red=True)
+    elif report_dir:
         reporter.write_line(f"reports: {clean_line(report_dir)}")
 
 

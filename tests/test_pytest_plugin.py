@@ -133,14 +133,14 @@ def test_bad_ini_number_is_a_usage_error(pytester: pytest.Pytester) -> None:
 # -- the verdict in pytest's terminal summary and its exit status (hand-made results) -----------------
 
 def _finish(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-            run: RunResult, exitstatus: int, *, suite_ran: bool = True) -> tuple[int, str]:
+            run: RunResult, exitstatus: int, *, suite_ran: bool = True, args: tuple[str, ...] = ()) -> tuple[int, str]:
     """The plugin's end of a plain pytest run that judged `run`: (exit status, terminal output)."""
     from conformance import pytest_plugin
     from conformance.engine import runner
 
     # Other installed plugins cost time to load and play no part; its terminal writes to capsys.
     config = pytester.parseconfigure("-p", "no:cacheprovider", "--disable-plugin-autoload",
-                                     "-p", "conformance.pytest_plugin")
+                                     "-p", "conformance.pytest_plugin", *args)
     config.stash[pytest_plugin._OWNED] = SimpleNamespace(fatal=None)  # type: ignore[assignment]
     if suite_ran:
         config.stash[pytest_plugin._SUITE_SELECTED] = True
@@ -188,6 +188,16 @@ def test_the_verdict_line_and_exit_status(pytester: pytest.Pytester, monkeypatch
     assert f"\n{headline}: " in out, out
     # Worded exactly as the console's closing line.
     assert closing_line(run) in out
+
+
+def test_reports_that_cannot_be_written_are_said_and_fail_the_run(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = pytester.path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    status, out = _finish(pytester, monkeypatch, capsys, _run(Outcome.PASS), 0,
+                          args=("--sddc-report-dir", str(blocker / "reports")))
+    assert status == 2
+    assert "sddc-conformance: error: cannot write reports to" in out and "CONFORMANT" in out
 
 
 def test_fixtures_alone_give_no_verdict(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
