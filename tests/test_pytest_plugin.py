@@ -135,8 +135,12 @@ def test_bad_ini_number_is_a_usage_error(pytester: pytest.Pytester) -> None:
 def _finish(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
             run: RunResult, exitstatus: int, *, suite_ran: bool = True, args: tuple[str, ...] = ()) -> tuple[int, str]:
     """The plugin's end of a plain pytest run that judged `run`: (exit status, terminal output)."""
-    from conformance import pytest_plugin
-    from conformance.engine import runner
+    import importlib
+
+    # Through sys.modules, as the plugin imports them: pytester's in-process runs of other tests
+    # restore sys.modules, and a package attribute may still name a module object gone from it.
+    pytest_plugin = importlib.import_module("conformance.pytest_plugin")
+    runner = importlib.import_module("conformance.engine.runner")
 
     # Other installed plugins cost time to load and play no part; its terminal writes to capsys.
     config = pytester.parseconfigure("-p", "no:cacheprovider", "--disable-plugin-autoload",
