@@ -236,5 +236,5 @@ def test_replay_says_once_what_each_scenario_lacks_and_sends_nothing(
     assert "--task IN_PROGRESS=" in by_requirement["BEH-CANCEL"].detail
     assert "--task IN_PROGRESS=" in by_requirement["BEH-STATEFUL"].detail
     lacking = by_requirement["BEH-NOT-CANCELLABLE"].detail
-    assert "non-cancellable" in lacking and "IN_PROGRESS" not in lacking and "--task STATUS=ID" in lacking
+    assert "non-cancellable" in lacking and "IN_PROGRESS" not in lacking and "--task STATUS=<id>" in lacking
     assert not server.request_log

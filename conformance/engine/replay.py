@@ -346,8 +346,8 @@ class _Scenarios:
         if "--task" in lacking or "task" not in lacking:
             return lacking
         if requirement.takes_in_progress:
-            return f"{lacking}: pass --task IN_PROGRESS=ID (it will be cancelled) or --tasks-file"
-        return f"{lacking}: pass --task STATUS=ID of such a task (e.g. SUCCESSFUL=ID) or --tasks-file"
+            return f"{lacking}: pass --task IN_PROGRESS=<id> (it will be cancelled) or --tasks-file"
+        return f"{lacking}: pass --task STATUS=<id> of such a task (e.g. SUCCESSFUL=<id>) or --tasks-file"
 
     def __call__(self, finding: RecordedFinding) -> ReplayResult:
         from conformance.engine.session import open_session
