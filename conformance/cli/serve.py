@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 SERVE_EXIT_CODES = exit_codes_epilog(
     {
-        ExitCode.OK: "stopped by Ctrl-C or SIGTERM",
+        ExitCode.OK: "stopped by Ctrl-C, SIGTERM or SIGHUP (a temporary state file is removed)",
         ExitCode.USAGE_ERROR: "usage error: a bad option, the port is in use, a TLS file that cannot be loaded",
     },
     only=(ExitCode.OK, ExitCode.USAGE_ERROR),
