@@ -360,6 +360,9 @@ def pytest_runtest_makereport(
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    if _session(config) is not None:
+        # `sddc-conformance run` names its target itself (and hides pytest's header).
+        return None
     from conformance.config.from_pytest import setting
 
     try:
