@@ -62,7 +62,8 @@ def test_ini_options_and_report_dir(pytester: pytest.Pytester) -> None:
     assert (document["profile"], document["max_examples"], document["seed"]) == ("schema", 10, 7)
     assert document["verdict"] == "CONFORMANT"
     # pytest's own terminal summary ends with the run's verdict, worded as every report words it.
-    result.stdout.fnmatch_lines(["*= sddc-conformance =*", f"{document['headline']}: * passed, *; seed 7",
+    result.stdout.fnmatch_lines(["sddc-conformance target: the embedded reference server*",
+                                 "*= sddc-conformance =*", f"{document['headline']}: * passed, *; seed 7",
                                  "reports: *plain"])
     assert result.ret == 0
 
