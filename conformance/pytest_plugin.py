@@ -19,10 +19,12 @@ import pytest
 
 from conformance.errors import BudgetExhausted, NoVerdict, UsageError
 from conformance.options import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT
+from conformance.text import clean_line
 
 if TYPE_CHECKING:
     from conformance.engine.session import SuiteSession
     from conformance.engine.target import Target
+    from conformance.outcome import RunResult
     from conformance.tasks import TaskPool
 
 _PROFILES = ("schema", "behavior", "full")
@@ -32,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from conformance.config.from_pytest import INI
 
     group = parser.getgroup("sddc-conformance", "SDDC Manager Cancel Task conformance")
+    group.addoption("--sddc-config", metavar="FILE",
+                    help="options file (sddc-conformance.toml, or a pyproject.toml with [tool.sddc-conformance]); "
+                    "default: the one in the directory pytest is run from, else in pytest's rootdir")
     group.addoption("--sddc-base-url", help="target base URL; default: the embedded reference server")
     group.addoption("--sddc-token", help="bearer token (or env SDDC_TOKEN)")
     group.addoption("--sddc-username", help="user for POST /v1/tokens; password from env SDDC_PASSWORD")
@@ -74,6 +79,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the requirements a conformance test evaluates")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if _session(config) is not None:
+        # `sddc-conformance run` chose its own rootdir and configuration.
+        return
+    from conformance.config.from_pytest import config_warning
+
+    warning = config_warning(config)
+    if warning is not None:
+        # A pytest warning, so it shows in the warnings summary even under -q.
+        config.issue_config_time_warning(pytest.PytestConfigWarning(warning), stacklevel=2)
+
+
 def _session(config: pytest.Config) -> SuiteSession | None:
     from conformance.engine.runner import session_of
 
@@ -82,7 +100,12 @@ def _session(config: pytest.Config) -> SuiteSession | None:
 
 @pytest.fixture(scope="session")
 def sddc_session(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
-    """The run's target, task pool and recorder; built from --sddc-* options outside the CLI."""
+    """The run's session: target, task pool, recorder and options, built from the --sddc-* options.
+
+    Under `sddc-conformance run` it is the command's own session; in a plain pytest run this
+    fixture opens it (and the embedded reference server without --sddc-base-url), and the run's
+    verdict is judged from it once every test has run (see pytest_sessionfinish).
+    """
     from conformance.engine.runner import SESSION_KEY, session_of
 
     config = request.config
@@ -90,21 +113,35 @@ def sddc_session(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
     if running is not None:
         yield running
         return
-    from conformance.config.from_pytest import options_from_pytest, setting
+    from conformance.config.from_pytest import options_from_pytest
     from conformance.engine.session import open_session
+
+    def stopped_early(session: SuiteSession, exc: NoVerdict) -> None:
+        # The target refused or never answered before anything was judged: NO VERDICT, with
+        # reports of what was seen, as `sddc-conformance run` keeps them.
+        config.stash[_OWNED] = session
+        config.stash[_STOPPED] = f"target: {clean_line(str(exc))}"
 
     try:
         options = options_from_pytest(config)
-        with open_session(options) as session:
+        with open_session(options, on_stopped=stopped_early) as session:
             config.stash[SESSION_KEY] = session
+            config.stash[_OWNED] = session
             _show_target(config, session)
             yield session
             session.end_background()
-            report_dir = setting(config, "report_dir")
-            if report_dir:
-                _write_reports(session, report_dir)
     except (UsageError, NoVerdict) as exc:
         pytest.exit(f"sddc-conformance: {exc}", returncode=int(exc.exit_code))
+
+
+# Set only when the sddc_session fixture opened the session (a plain pytest run): then this
+# plugin owes the run its verdict. Under `sddc-conformance run` the command gives it instead.
+_OWNED = pytest.StashKey["SuiteSession"]()
+_STOPPED = pytest.StashKey[str]()
+# At least one of the suite's own tests was selected: without them there is nothing to judge.
+_SUITE_SELECTED = pytest.StashKey[bool]()
+_RESULT = pytest.StashKey["RunResult"]()
+_UNWRITTEN = pytest.StashKey[str]()
 
 
 def _show_target(config: pytest.Config, session: SuiteSession) -> None:
@@ -122,26 +159,101 @@ def _show_target(config: pytest.Config, session: SuiteSession) -> None:
                                 f"{session.options.profile}, seed {session.seed}")
 
 
-def _write_reports(session: SuiteSession, report_dir: str) -> None:
-    # A plain pytest run gets the same reports as `sddc-conformance run`; the CLI writes its
-    # own, so this only happens when the fixture opened the session.
+# trylast: after pytest's own pytest_sessionfinish has torn the session fixture down (the
+# background scenarios have ended), and before the terminal reporter writes its summary.
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    owned = config.stash.get(_OWNED, None)
+    if owned is None or not config.stash.get(_SUITE_SELECTED, False):
+        return
     from pathlib import Path
 
     from conformance.engine.runner import build_result
+    from conformance.outcome import ExitCode, Verdict
     from conformance.report import write_reports
 
-    write_reports(build_result(session), Path(report_dir))
+    stopped = config.stash.get(_STOPPED, None)
+    if stopped is None and owned.fatal is not None:
+        stopped = f"target: {clean_line(str(owned.fatal))}"
+    if stopped is None and exitstatus == pytest.ExitCode.INTERRUPTED:
+        stopped = "interrupted"
+    result = build_result(owned, stopped=stopped)
+    config.stash[_RESULT] = result
+    report_dir = _report_dir(config)
+    if report_dir:
+        # The same reports as `sddc-conformance run`; the command writes its own.
+        try:
+            write_reports(result, Path(report_dir))
+        except OSError as exc:
+            config.stash[_UNWRITTEN] = f"cannot write reports to {report_dir}: {exc.strerror or exc}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = int(ExitCode.USAGE_ERROR)
+    # The exit status agrees with the verdict: a MUST can fail where no test failed (the
+    # end-of-run re-reads), and NO VERDICT is never a success.
+    if session.exitstatus == pytest.ExitCode.OK and result.verdict is not Verdict.CONFORMANT:
+        session.exitstatus = int(result.verdict.exit_code)
+    if exitstatus not in _SUMMARY_STATUSES:
+        # pytest writes no terminal summary after pytest.exit(3): the verdict goes out here.
+        _write_verdict(config, result)
+
+
+# The exit statuses after which pytest's terminal reporter calls pytest_terminal_summary.
+_SUMMARY_STATUSES = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.INTERRUPTED,
+                     pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    result = config.stash.get(_RESULT, None)
+    if result is not None:
+        _write_verdict(config, result)
+    elif config.stash.get(_OWNED, None) is not None and not config.stash.get(_SUITE_SELECTED, False):
+        # The fixtures alone judge nothing: no verdict word, and the exit status is pytest's own.
+        terminalreporter.write_line("sddc-conformance: none of the suite's tests ran (--pyargs conformance.suite), "
+                                    "so this run gives no verdict")
+
+
+def _write_verdict(config: pytest.Config, result: RunResult) -> None:
+    from conformance.outcome import Verdict
+    from conformance.report.console import closing_line
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    colour = {Verdict.CONFORMANT: "green", Verdict.NOT_CONFORMANT: "red", Verdict.NO_VERDICT: "yellow"}
+    reporter.write_sep("=", "sddc-conformance", bold=True)
+    # The console's own closing line: the same words as every report. It carries target text.
+    reporter.write_line(clean_line(closing_line(result)), bold=True, **{colour[result.verdict]: True})
+    unwritten = config.stash.get(_UNWRITTEN, None)
+    report_dir = _report_dir(config)
+    if unwritten is not None:
+        reporter.write_line(f"sddc-conformance: error: {clean_line(unwritten)}", red=True)
+    elif report_dir:
+        reporter.write_line(f"reports: {clean_line(report_dir)}")
+
+
+def _report_dir(config: pytest.Config) -> str | None:
+    from conformance.config.from_pytest import setting
+
+    try:
+        value = setting(config, "report_dir")
+    except UsageError:
+        return None
+    return str(value) if value else None
 
 
 @pytest.fixture(scope="session")
 def sddc_target(sddc_session: SuiteSession) -> Target:
-    """The bounded HTTP client of the run (budget, rate limit, TLS, token) for a user's own tests."""
+    """The run's bounded HTTP client (budget, rate limit, TLS, token): cancel(encoded_id, purpose=...),
+    get_task(task_id, purpose=...) and send(...) return an Exchange (see docs/FIXTURES.md)."""
     return sddc_session.target
 
 
 @pytest.fixture(scope="session")
 def sddc_task_pool(sddc_session: SuiteSession) -> TaskPool:
-    """The run's task pool: handed-over, provisioned and discovered task ids by status."""
+    """The run's task ids: by_status(status), take_in_progress() (an IN_PROGRESS task now yours to
+    cancel), non_cancellable(), known_ids() (see docs/FIXTURES.md)."""
     return sddc_session.pool
 
 
@@ -168,7 +280,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             for requirement_id in mark.args:
                 item.add_marker(requirement_marker(requirement_id))
     running = _session(config)
-    profile = running.options.profile if running is not None else configured_profile(config)
+    try:
+        profile = running.options.profile if running is not None else configured_profile(config)
+    except UsageError as exc:
+        # An unreadable configuration file: one line, not an internal error of pytest.
+        raise pytest.UsageError(f"sddc-conformance: {exc}") from None
     keep, drop = [], []
     for item in items:
         marker = item.get_closest_marker("sddc_profile")
@@ -186,6 +302,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _profile_of(item: pytest.Item) -> str:
     marker = item.get_closest_marker("sddc_profile")
     return str(marker.args[0]) if marker is not None else ""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _is_conformance_item(item):
+        # One of the suite's tests is about to run (before its fixtures, which may stop the run):
+        # the run owes a verdict (pytest_sessionfinish).
+        item.config.stash[_SUITE_SELECTED] = True
 
 
 @pytest.hookimpl(wrapper=True)
@@ -236,6 +360,9 @@ def pytest_runtest_makereport(
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    if _session(config) is not None:
+        # `sddc-conformance run` names its target itself (and hides pytest's header).
+        return None
     from conformance.config.from_pytest import setting
 
     try:

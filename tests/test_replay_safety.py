@@ -204,11 +204,37 @@ def test_a_scenario_needing_a_task_is_not_replayable_and_never_exit_0(
     args = (str(report), "--base-url", server.base_url, "--username", server.config.username)
     completed = _replay(*args, env={"SDDC_PASSWORD": TEST_PASSWORD})
     assert completed.returncode == 2, completed.stdout + completed.stderr
-    assert "not replayable: BEH-CANCEL" in completed.stdout and "needs --task IN_PROGRESS=" in completed.stdout
-    assert not [r for r in server.request_log if r.method == "DELETE"]
+    assert "not replayable: BEH-CANCEL" in completed.stdout and "pass --task IN_PROGRESS=" in completed.stdout
+    # Decided from what was given, before anything went out: not even a login.
+    assert not server.request_log
 
     task = server.state_document()["tasks"]["IN_PROGRESS"][0]
     completed = _replay(*args, "--task", f"IN_PROGRESS={task}", env={"SDDC_PASSWORD": TEST_PASSWORD})
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"fixed: BEH-CANCEL scenario against {server.base_url}" in completed.stdout
     assert "127.0.0.1:1/" not in completed.stdout
+
+
+def test_replay_says_once_what_each_scenario_lacks_and_sends_nothing(
+        reference_server: Callable[..., Any]) -> None:
+    from conformance.engine.replay import Verdict, replay, scenario_runner
+    from conformance.engine.target import TargetConfig
+    from conformance.options import RunOptions
+
+    server = reference_server()
+    findings = [{"requirement": rid, "level": "fail", "summary": "recorded", "exchange": {}}
+                for rid in ("BEH-CANCEL", "BEH-NOT-CANCELLABLE", "BEH-NOT-CANCELLABLE", "BEH-STATEFUL")]
+    document = {"target": {"url": "http://127.0.0.1:1"},
+                "requirements": [{"id": "BEH", "findings": findings}]}
+    options = RunOptions(base_url=server.base_url, username=server.config.username, password=TEST_PASSWORD)
+    config = TargetConfig(base_url=server.base_url, username=server.config.username, password=TEST_PASSWORD)
+    results = replay(document, config, scenario_runner=scenario_runner(options))
+    by_requirement = {r.finding.requirement: r for r in results}
+    assert [r.finding.requirement for r in results] == ["BEH-CANCEL", "BEH-NOT-CANCELLABLE", "BEH-STATEFUL"]
+    assert all(r.verdict is Verdict.NOT_REPLAYABLE for r in results)
+    # Each says what it lacks, and only that: the non-cancellable scenario needs no IN_PROGRESS task.
+    assert "--task IN_PROGRESS=" in by_requirement["BEH-CANCEL"].detail
+    assert "--task IN_PROGRESS=" in by_requirement["BEH-STATEFUL"].detail
+    lacking = by_requirement["BEH-NOT-CANCELLABLE"].detail
+    assert "non-cancellable" in lacking and "IN_PROGRESS" not in lacking and "--task STATUS=<id>" in lacking
+    assert not server.request_log

@@ -20,11 +20,12 @@ from conformance import requirements
 from conformance.model import Outcome
 from conformance.outcome import RunResult
 from conformance.report import WRITERS, write_reports
+from conformance.report.evidence import product_line
 from conformance.report.findings_json import write_findings
 from conformance.report.html import render_html
 from conformance.report.junit import write_junit
 from conformance.report.manifest import KEY_DEPENDENCIES, write_manifest
-from conformance.report.summary_md import render_summary
+from conformance.report.summary_md import escape, render_summary
 
 SCHEMA = json.loads((REPO_ROOT / "docs" / "findings.schema.json").read_text(encoding="utf-8"))
 CREDENTIAL_URL = "http://auditor:url-secret-7781@127.0.0.1:9"
@@ -189,6 +190,20 @@ def test_html_shows_verdict_run_details_and_every_requirement(defective_run: Run
     assert {"PASS", "FAIL", "WARN"} <= set(rows)
 
 
+@pytest.mark.parametrize(("product", "line"), [
+    ({"name": "SDDC Manager", "version": "5.2.0", "fqdn": "sddc.example"}, "SDDC Manager 5.2.0 at sddc.example"),
+    ({"name": "SDDC Manager", "version": "5.2.0"}, "SDDC Manager 5.2.0"),
+    ({"version": "5.2.1.0", "build": "23853025"}, "5.2.1.0 build 23853025"),
+    (None, "not exposed"),
+])
+def test_the_product_reads_as_a_sentence(defective_run: RunResult, product: dict[str, str] | None,
+                                         line: str) -> None:
+    run = dataclasses.replace(defective_run, product=product)
+    assert product_line(run) == line
+    assert f"<dt>Product</dt><dd>{line}</dd>" in render_html(run)
+    assert f"product `{line}`" in render_summary(run)
+
+
 def test_html_shows_each_failure_with_request_excerpt_paths_and_curl(defective_run: RunResult) -> None:
     page = render_html(dataclasses.replace(defective_run, product={"version": "5.2.1.0", "build": "23853025"}))
     assert "5.2.1.0" in page and "not exposed" not in page
@@ -250,11 +265,29 @@ def test_summary_is_link_free_and_inert(defective_run: RunResult) -> None:
     text = render_summary(hostile_run(defective_run))
     plain = _outside_code_spans(text)
     assert "<" not in plain.replace("\\<", "")
-    assert "http" not in plain and "](" not in plain
+    assert "http" not in plain and "](" not in plain.replace("\\]", "")
     for line in text.splitlines():
         if line.startswith("|"):
             # every row keeps its six cells: target text cannot break the table
             assert len(re.findall(r"(?<!\\)\|", line)) == 7, line
+
+
+@pytest.mark.parametrize(("text", "markdown"), [
+    # Plain text reads as it is: no backslash before ( : . @ - ! #.
+    ("NO VERDICT (target: POST /v1/tokens refused user admin: 401) - see the log!",
+     "NO VERDICT (target: POST /v1/tokens refused user admin: 401) - see the log!"),
+    ("the ReferenceConfig.settle_seconds window, #7 of 9", "the ReferenceConfig.settle_seconds window, `#7` of 9"),
+    # Words a renderer links or notifies on go into code spans; punctuation around them stays out.
+    ("for administrator@vsphere.local.", "for `administrator@vsphere.local`."),
+    ("(https://sddc.example/v1?x=1)", "(`https://sddc.example/v1?x=1`)"),
+    ("ask @team or www.example.com", "ask `@team` or `www.example.com`"),
+    # What Markdown would interpret is escaped, and only that.
+    ("*a* _b_ [c](d) <i> `e` a|b ~~f~~ $g$ &amp; __init__",
+     "\\*a\\* \\_b\\_ \\[c\\](d) \\<i> \\`e\\` a\\|b \\~\\~f\\~\\~ \\$g\\$ \\&amp; \\_\\_init\\_\\_"),
+    ("a & b", "a & b"),
+])
+def test_summary_escapes_only_what_markdown_needs(text: str, markdown: str) -> None:
+    assert escape(text) == markdown
 
 
 # -- manifest.json ---------------------------------------------------------------------------------

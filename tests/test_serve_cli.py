@@ -82,7 +82,9 @@ def test_knobs_are_flags(tmp_path: Path, started: list[subprocess.Popen[str]]) -
     assert outside.status_code == 404
 
 
-def test_without_state_file_the_password_goes_to_a_private_file(started: list[subprocess.Popen[str]]) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_without_state_file_the_password_goes_to_a_private_file_gone_on_exit(
+        started: list[subprocess.Popen[str]], signum: signal.Signals) -> None:
     out = _start(started, password=None)
     match = re.search(r"written to (\S+state\.json)", out)
     assert match, out
@@ -91,8 +93,12 @@ def test_without_state_file_the_password_goes_to_a_private_file(started: list[su
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert str(document["password"]) not in out
-    path.unlink()
-    path.parent.rmdir()
+    # Ctrl-C, a kill or a closed terminal: the password does not outlive the server.
+    process = started[-1]
+    process.send_signal(signum)
+    process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert not path.exists() and not path.parent.exists()
 
 
 @pytest.mark.parametrize(("args", "option"), [(("--path-prefix", "no-slash"), "--path-prefix"),
@@ -133,3 +139,29 @@ def test_help_documents_tls_and_knobs() -> None:
                  "--backpressure-rate", "--backpressure-burst", "--token-lifetime", "Exit codes:"):
         assert flag in completed.stdout
     assert "PEM" in completed.stdout
+
+
+def test_the_defects_table_is_aligned_and_names_flags_not_fields() -> None:
+    from click.testing import CliRunner
+
+    from conformance.cli import cli
+    from conformance.reference.defects import DEFECTS
+
+    output = CliRunner().invoke(cli, ["defects"], env={"COLUMNS": "100"}, catch_exceptions=False).output
+    lines = output.splitlines()
+    header = lines[0]
+    category, expect, what = header.index("CATEGORY"), header.index("EXPECT"), header.index("WHAT")
+    rows = {line.split()[0]: line for line in lines[1:] if not line.startswith(" ")}
+    assert set(rows) == set(DEFECTS)
+    for name, defect in DEFECTS.items():
+        row = rows[name]
+        # Every column starts where its heading does, however long the name (refused-cancel-changes-task).
+        assert row[category:].startswith(defect.category + " ") and row[expect:].startswith(defect.expect + " ")
+        assert row[what:] == defect.description.split()[0] or row[what:].startswith(defect.description.split()[0] + " ")
+    assert all(line[:what].isspace() for line in lines[1:] if line.startswith(" "))
+    assert max(len(line) for line in lines) <= 100
+    # What a user can set is named as the flag that sets it, never as an internal field.
+    assert "ReferenceConfig" not in output and not re.search(r"\b[a-z]+_[a-z_]+\b", output)
+    serve_help = CliRunner().invoke(cli, ["serve", "--help"]).output
+    for flag in set(re.findall(r"--[a-z-]+", output)):
+        assert flag in serve_help, flag

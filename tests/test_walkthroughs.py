@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,11 +16,16 @@ from click.testing import CliRunner
 from conformance.cli import cli
 from tests.conftest import REPO_ROOT
 
+pytest_plugins = ["pytester"]
+
 DOC = REPO_ROOT / "docs" / "walkthroughs.md"
+FIXTURES = REPO_ROOT / "docs" / "FIXTURES.md"
 README = REPO_ROOT / "README.md"
 PLUGIN = REPO_ROOT / "conformance" / "pytest_plugin.py"
 
 _BLOCK = re.compile(r"(<!-- runnable -->\n)?```(\w*)\n(.*?)```", re.DOTALL)
+# A block the page's runnable blocks need as a file: `<!-- file: NAME -->` before it.
+_FILE = re.compile(r"<!-- file: ([\w.-]+) -->\n```\w*\n(.*?)```", re.DOTALL)
 
 
 def blocks(text: str) -> list[tuple[bool, str, str]]:
@@ -27,8 +33,8 @@ def blocks(text: str) -> list[tuple[bool, str, str]]:
     return [(bool(m.group(1)), m.group(2), m.group(3)) for m in _BLOCK.finditer(text)]
 
 
-def runnable_blocks() -> list[str]:
-    found = [body for runnable, lang, body in blocks(DOC.read_text(encoding="utf-8")) if runnable]
+def runnable_blocks(doc: Path = DOC) -> list[str]:
+    found = [body for runnable, lang, body in blocks(doc.read_text(encoding="utf-8")) if runnable]
     assert all(body for body in found)
     return found
 
@@ -70,9 +76,10 @@ def test_every_command_and_flag_in_the_doc_exists() -> None:
             ("run", "--rate-limit"), ("replay", "--ca-bundle")} <= checked
 
 
-def test_every_pytest_flag_in_the_doc_exists() -> None:
+@pytest.mark.parametrize("doc", [DOC, FIXTURES], ids=lambda p: p.name)
+def test_every_pytest_flag_in_the_doc_exists(doc: Path) -> None:
     source = PLUGIN.read_text(encoding="utf-8")
-    for flag in set(re.findall(r"--sddc-[a-z-]+", DOC.read_text(encoding="utf-8"))):
+    for flag in set(re.findall(r"--sddc-[a-z-]+", doc.read_text(encoding="utf-8"))):
         assert f'"{flag}"' in source, flag
 
 
@@ -98,3 +105,26 @@ def test_runnable_block(index: int, tmp_path: Path) -> None:
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", runnable_blocks()[index]], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=180, check=False)
         assert done.returncode == 0, f"block {index} failed on the {attempt} pass:\n{done.stdout}\n{done.stderr}"
+
+
+def test_the_fixture_pages_example_passes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/FIXTURES.md: its example test file, run as its runnable block says, in a fresh directory.
+
+    In this process (pytester), not in a new one: a fresh interpreter spends seconds importing
+    every installed pytest plugin, which the command line in the block does not test.
+    """
+    text = FIXTURES.read_text(encoding="utf-8")
+    files = _FILE.findall(text)
+    assert files
+    for name, body in files:
+        (pytester.path / name).write_text(body, encoding="utf-8")
+    for name in [k for k in os.environ if k.startswith("SDDC_")]:
+        monkeypatch.delenv(name)
+    for block in runnable_blocks(FIXTURES):
+        words = shlex.split(block)
+        # The block is one pytest command line: its arguments are what this run gets.
+        assert words[:3] == ["python3", "-m", "pytest"] and "\n" not in block.strip(), block
+        result = pytester.runpytest(*words[3:])
+        # Every example test ran and passed: none was skipped for want of a task.
+        result.assert_outcomes(passed=len(re.findall(r"^def test_", files[0][1], flags=re.MULTILINE)))
+        assert result.ret == 0

@@ -30,7 +30,7 @@ REPLAY_EXIT_CODES = exit_codes_epilog(
         ExitCode.NOT_CONFORMANT: "at least one failure still fails",
         ExitCode.USAGE_ERROR: "usage error: no readable findings.json, an unsafe recorded request, credentials "
         "without --base-url, or a failure that cannot be re-checked without more input "
-        "(not replayable: needs --task IN_PROGRESS=...)",
+        "(not replayable: ... pass --task IN_PROGRESS=...)",
         ExitCode.NO_VERDICT: "target unreachable or authentication failed",
     },
     only=(ExitCode.OK, ExitCode.NOT_CONFORMANT, ExitCode.USAGE_ERROR, ExitCode.NO_VERDICT),
@@ -56,7 +56,8 @@ def replay(**kwargs: Any) -> None:
     """Re-send the failing requests of a report (directory or findings.json) and re-judge the answers.
 
     Scenario failures (BEH-*, AUTH-*) are re-checked by running the scenario again against
-    --base-url; those that need an IN_PROGRESS task need --task IN_PROGRESS=ID or --tasks-file.
+    --base-url; one that lacks a task it needs (--task IN_PROGRESS=ID, --task SUCCESSFUL=ID or
+    --tasks-file) is said once, before anything is sent, and nothing is sent for it.
     """
     password_file = kwargs.pop("password_file")
     try:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from conformance.cli.group import cli, fail
 from conformance.outcome import ExitCode, exit_codes_epilog
 
+if TYPE_CHECKING:
+    from conformance.reference import ReferenceConfig
+
 SERVE_EXIT_CODES = exit_codes_epilog(
     {
-        ExitCode.OK: "stopped by Ctrl-C or SIGTERM",
+        ExitCode.OK: "stopped by Ctrl-C, SIGTERM or SIGHUP (a temporary state file is removed)",
         ExitCode.USAGE_ERROR: "usage error: a bad option, the port is in use, a TLS file that cannot be loaded",
     },
     only=(ExitCode.OK, ExitCode.USAGE_ERROR),
@@ -68,7 +72,7 @@ def serve(
     **knobs: Any,
 ) -> None:
     """Run the reference SDDC Manager tasks service until interrupted."""
-    from conformance.reference import PortInUse, ReferenceConfig, serve_forever
+    from conformance.reference import ReferenceConfig
 
     if like_path is not None:
         defects, knobs = _like(like_path, defects, knobs)
@@ -81,10 +85,19 @@ def serve(
             config = dataclasses.replace(config, password=password)
     except ValueError as exc:
         fail(f"{_option_named(str(exc))}{exc}", ExitCode.USAGE_ERROR)
-    if state_file is None:
-        # The generated password must be retrievable, but never printed: a fresh 0700 directory
-        # keeps the 0600 state file private, and only its path is shown.
-        state_file = os.path.join(tempfile.mkdtemp(prefix="sddc-serve-"), "state.json")
+    with contextlib.ExitStack() as cleanup:
+        if state_file is None:
+            # The generated password must be retrievable, but never printed: a fresh 0700 directory
+            # keeps the 0600 state file private, and only its path is shown. It holds the password,
+            # so it goes when serve does, on every way out (Ctrl-C, SIGTERM, SIGHUP, an error).
+            private = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sddc-serve-"))
+            state_file = os.path.join(private, "state.json")
+        _serve(config, host, port, state_file, request_log, tls_cert, tls_key, password)
+
+
+def _serve(config: ReferenceConfig, host: str, port: int, state_file: str, request_log: str | None,
+           tls_cert: str | None, tls_key: str | None, password: str | None) -> None:
+    from conformance.reference import PortInUse, serve_forever
 
     def ready(url: str) -> None:
         click.echo(f"reference SDDC Manager tasks service listening on {url}")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.errors import UsageError
+from conformance.errors import ConfigError, UsageError
 from conformance.model import Profile
 from conformance.options import (
     DEFAULT_CONCURRENCY,
@@ -19,6 +21,9 @@ from conformance.options import (
     tls_verify,
 )
 from conformance.tasks import collect_tasks
+
+if TYPE_CHECKING:
+    from conformance.config.file import LoadedConfig
 
 # Every --sddc-* option can also be an ini option of the user's pytest configuration
 # (`sddc_base_url = ...`); the command line beats the ini file. The token has no ini key on
@@ -48,19 +53,67 @@ _PATHS = ("password_file", "tasks_file", "ca_bundle", "report_dir", "spec")
 _NUMBERS = ("max_examples", "seed", "max_requests", "timeout", "rate_limit", "settle_timeout", "concurrency")
 
 
-_FILE_VALUES = pytest.StashKey[dict[str, Any]]()
+_FOUND = pytest.StashKey["tuple[LoadedConfig | None, str | None]"]()
+
+
+def _found(config: pytest.Config) -> tuple[LoadedConfig | None, str | None]:
+    """(the config file, a warning when pytest's rootdir is elsewhere), read once per pytest run.
+
+    `--sddc-config FILE`, else sddc-conformance.toml (or pyproject's [tool.sddc-conformance]) in
+    the directory pytest was started from, as `sddc-conformance run` reads it there, else in
+    pytest's rootdir. Not the rootdir first: pytest chooses it before any plugin's options are
+    known, so `--sddc-tasks-file ../x.json` (space-separated) reads as a path to test and moves
+    the rootdir to a common ancestor, while `--sddc-tasks-file=../x.json` does not.
+    """
+    found = config.stash.get(_FOUND, None)
+    if found is None:
+        found = _find(config)
+        config.stash[_FOUND] = found
+    return found
+
+
+def _find(config: pytest.Config) -> tuple[LoadedConfig | None, str | None]:
+    from conformance.config.file import discover, load
+
+    here = config.invocation_params.dir
+    explicit = config.getoption("sddc_config", None)
+    if explicit:
+        given = here / Path(explicit).expanduser()
+        if not given.is_file():
+            raise ConfigError(f"--sddc-config {explicit}: no such file")
+        return load(given), None
+    path = discover(here) or (discover(config.rootpath) if config.rootpath != here else None)
+    if path is None:
+        return None, None
+    loaded = load(path, display=path.name if path.parent == here else str(path))
+    if path.parent == config.rootpath:
+        return loaded, None
+    return loaded, rootdir_warning(path, config.rootpath, config.invocation_params.args, here)
+
+
+def rootdir_warning(path: Path, rootdir: Path, args: Sequence[str], here: Path) -> str:
+    """Say that pytest's rootdir is not where the configuration is, and the likely cause."""
+    text = (f"sddc-conformance: using {path}, which is not in pytest's rootdir {rootdir} (where pytest looks "
+            "for its ini file and sddc_* keys)")
+    for option, value in itertools.pairwise(args):
+        # pytest takes any existing path among the arguments for one to test when it picks the rootdir.
+        if option.startswith("--sddc-") and "=" not in option and (here / value).exists():
+            return text + f"; write {option}={value}, so pytest does not take {value} for a path to test"
+    return text + "; pass --rootdir to choose it"
+
+
+def config_warning(config: pytest.Config) -> str | None:
+    """The rootdir warning of this run, or None (also None when the file cannot be read)."""
+    try:
+        return _found(config)[1]
+    except UsageError:
+        return None
 
 
 def file_values(config: pytest.Config) -> dict[str, Any]:
-    """sddc-conformance.toml (or pyproject's [tool.sddc-conformance]) of the rootdir, as `run` reads it."""
-    values = config.stash.get(_FILE_VALUES, None)
-    if values is None:
-        from conformance.config.file import load_for_run
-
-        loaded = load_for_run(None, cwd=config.rootpath)
-        values = dict(loaded.values) if loaded is not None else {}
-        config.stash[_FILE_VALUES] = values
-    return values
+    """The values of the configuration file `sddc-conformance run` would read here (see _found)."""
+    loaded = _found(config)[0]
+    return dict(loaded.values) if loaded is not None else {}
 
 
 def setting(config: pytest.Config, name: str) -> Any:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from conformance.bodies import decode_json
@@ -224,7 +224,12 @@ def _judge(finding: RecordedFinding, exchange: Exchange, recorder: Recorder, sen
     return ReplayResult(finding, Verdict.FIXED, status, sent)
 
 
-ScenarioRunner = Callable[[RecordedFinding], ReplayResult]
+class ScenarioRunner(Protocol):
+    """Re-checks scenario findings; `missing` says, without sending anything, what one lacks."""
+
+    def missing(self, finding: RecordedFinding) -> str | None: ...
+
+    def __call__(self, finding: RecordedFinding) -> ReplayResult: ...
 
 
 def replay(
@@ -233,18 +238,37 @@ def replay(
     on_outcome: Callable[[ReplayResult], None] | None = None,
     scenario_runner: ScenarioRunner | None = None,
 ) -> list[ReplayResult]:
-    """Re-send every replayable failing request once; raises TargetError when the target is gone."""
+    """Re-send every replayable failing request once; raises TargetError when the target is gone.
+
+    What cannot be re-checked with the input given is decided first and said once per
+    requirement, and nothing is sent for it.
+    """
     check_recorded_requests(document)
     recorded_base = recorded_target(document)
     findings = list(failing_findings(document))
     outcomes: list[ReplayResult] = []
     seen: set[tuple[str, str, str]] = set()
-    scenarios_done: set[str] = set()
 
     def emit(outcome: ReplayResult) -> None:
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+
+    # One scenario run re-checks every finding of its requirement: the first finding stands for it.
+    scenarios: dict[str, RecordedFinding] = {}
+    for finding in findings:
+        if finding.requirement.startswith(SCENARIO_PREFIXES):
+            scenarios.setdefault(finding.requirement, finding)
+    runnable: list[RecordedFinding] = []
+    for finding in scenarios.values():
+        lacking = "a scenario; re-run the suite" if scenario_runner is None else scenario_runner.missing(finding)
+        if lacking is None:
+            runnable.append(finding)
+        else:
+            emit(ReplayResult(finding, Verdict.NOT_REPLAYABLE, lacking))
+    for finding in findings:
+        if not finding.requirement.startswith(SCENARIO_PREFIXES) and (not finding.url or not finding.method):
+            emit(ReplayResult(finding, Verdict.NO_REQUEST))
 
     if any(not f.requirement.startswith(SCENARIO_PREFIXES) and f.url and f.method for f in findings):
         target = Target(config)
@@ -259,18 +283,9 @@ def replay(
                     emit(outcome)
         finally:
             target.close()
-    for finding in findings:
-        if finding.requirement.startswith(SCENARIO_PREFIXES):
-            # One scenario run re-checks every finding of that requirement.
-            if finding.requirement in scenarios_done:
-                continue
-            scenarios_done.add(finding.requirement)
-            if scenario_runner is None:
-                emit(ReplayResult(finding, Verdict.NOT_REPLAYABLE, "a scenario; re-run the suite"))
-            else:
-                emit(scenario_runner(finding))
-        elif not finding.url or not finding.method:
-            emit(ReplayResult(finding, Verdict.NO_REQUEST))
+    for finding in runnable:
+        assert scenario_runner is not None
+        emit(scenario_runner(finding))
     return outcomes
 
 
@@ -303,33 +318,61 @@ def _replay_one(
     return _judge(finding, exchange, recorder, sent)
 
 
-def scenario_runner(options: Any) -> ScenarioRunner:
-    """Re-run a scenario requirement against the new target with a fresh session (`options`: RunOptions).
+class _Scenarios:
+    """Re-runs scenario requirements against the new target, each in a fresh session."""
 
-    NOT RUN (a needed input, e.g. an IN_PROGRESS task, was not given) is reported as not replayable,
-    naming what is needed.
-    """
-    from conformance.engine.session import open_session
-    from conformance.requirements import REGISTRY
+    def __init__(self, options: Any) -> None:
+        self.options = options
 
-    def run(finding: RecordedFinding) -> ReplayResult:
+    def missing(self, finding: RecordedFinding) -> str | None:
+        """What the scenario lacks among the input given (a task, credentials), or None.
+
+        Read from the requirement's own --dry-run plan, in a session that sends nothing: a
+        scenario that cannot run costs the target no login, listing or read.
+        """
+        from conformance.engine.session import open_session
+        from conformance.requirements import REGISTRY
+
+        requirement = REGISTRY.get(finding.requirement)
+        if requirement is None:
+            return "not a requirement of this suite version"
+        if requirement.plan is None:
+            return None
+        with open_session(replace(self.options, profile=requirement.profile, dry_run=True)) as session:
+            plan = requirement.plan(session)
+        lacking = "; ".join(line.removeprefix("NOT RUN:").strip() for line in plan if line.startswith("NOT RUN:"))
+        if not lacking:
+            return None
+        if "--task" in lacking or "task" not in lacking:
+            return lacking
+        if requirement.takes_in_progress:
+            return f"{lacking}: pass --task IN_PROGRESS=<id> (it will be cancelled) or --tasks-file"
+        return f"{lacking}: pass --task STATUS=<id> of such a task (e.g. SUCCESSFUL=<id>) or --tasks-file"
+
+    def __call__(self, finding: RecordedFinding) -> ReplayResult:
+        from conformance.engine.session import open_session
+        from conformance.requirements import REGISTRY
+
         requirement = REGISTRY.get(finding.requirement)
         if requirement is None:
             return ReplayResult(finding, Verdict.NOT_REPLAYABLE, "not a requirement of this suite version")
-        with open_session(replace(options, profile=requirement.profile)) as session:
+        with open_session(replace(self.options, profile=requirement.profile)) as session:
             requirement.func(session)
             results = [r for r in session.recorder.results() if r.requirement.id == requirement.id]
-        where = f"scenario against {public_url(options.base_url)}"
+        where = f"scenario against {public_url(self.options.base_url)}"
         if not results or results[0].outcome in (Outcome.NOT_RUN, Outcome.SKIPPED):
+            # Something only the target could tell (every IN_PROGRESS task given refuses a cancel).
             reason = results[0].reason if results else "the scenario did not run"
-            needs = "" if options.tasks.get("IN_PROGRESS") else "; needs --task IN_PROGRESS=ID or --tasks-file"
-            return ReplayResult(finding, Verdict.NOT_REPLAYABLE, f"{reason}{needs}", where)
+            return ReplayResult(finding, Verdict.NOT_REPLAYABLE, reason, where)
         if results[0].outcome is Outcome.FAIL:
             summary = results[0].findings[0].summary if results[0].findings else results[0].reason
             return ReplayResult(finding, Verdict.STILL_FAILS, summary, where)
         return ReplayResult(finding, Verdict.FIXED, results[0].reason, where)
 
-    return run
+
+def scenario_runner(options: Any) -> ScenarioRunner:
+    """Re-run scenario requirements against the new target (`options`: RunOptions)."""
+    return _Scenarios(options)
 
 
 def replay_target_url(document: dict[str, Any], base_url: str | None) -> str:

@@ -195,7 +195,8 @@ _CATALOGUE: tuple[Defect, ...] = (
            "Error bodies are sent as application/vnd.vmware.error+json.", "pass"),
     Defect("async-cancel-repeat-200", "variation",
            "A cancel of an IN_PROGRESS task answers 200 but the task reads IN_PROGRESS for "
-           "ReferenceConfig.settle_seconds before it reads CANCELLED; a repeat cancel meanwhile answers 200.",
+           "the settle time (serve --settle-seconds) before it reads CANCELLED; a repeat cancel meanwhile "
+           "answers 200.",
            "pass"),
     Defect("async-cancel-repeat-409", "variation",
            "Like async-cancel-repeat-200, but a repeat cancel before the task settles answers 409 with an "
@@ -206,11 +207,11 @@ _CATALOGUE: tuple[Defect, ...] = (
     Defect("servlet-url-hygiene", "variation",
            "A Tomcat, Spring Security and nginx front answers 400 text/html to task paths with encoded "
            "slashes, backslashes, percents or periods, semicolons, control characters, // or dot segments, "
-           "and 414 to paths over 4096 bytes, before the API sees them (see servlet_firewall_status).",
+           "and 414 to paths over 4096 bytes, before the API sees them.",
            "pass"),
     Defect("backpressure-429", "variation",
            "A gateway answers 429 with Retry-After: 1 on every route once a client exceeds "
-           "ReferenceConfig.backpressure_rate requests a second (burst backpressure_burst).", "pass"),
+           "the rate serve --backpressure-rate and --backpressure-burst allow.", "pass"),
     Defect("non-uuid-task-ids", "variation",
            "The server also holds tasks with ids such as 0, a and % (some IN_PROGRESS) that GET /v1/tasks "
            "lists but the task pool handed to clients leaves out.", "pass"),

@@ -226,7 +226,7 @@ def serve_forever(config: ReferenceConfig, *, host: str, port: int, state_file: 
                   request_log_file: str | None, ssl_certfile: str | None = None,
                   ssl_keyfile: str | None = None, on_ready: Callable[[str], None],
                   warnings: TextIO | None = None) -> None:
-    """Serve in the foreground until SIGINT or SIGTERM, then stop gracefully and return.
+    """Serve in the foreground until SIGINT, SIGTERM or SIGHUP, then stop gracefully and return.
 
     Raises PortInUse when ``host``:``port`` is taken. Binding anything but a loopback address
     prints a warning to ``warnings`` (default: stderr) first.
@@ -240,7 +240,10 @@ def serve_forever(config: ReferenceConfig, *, host: str, port: int, state_file: 
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP too: a closed terminal must stop serve as gracefully as Ctrl-C does (its caller
+        # removes a temporary state file that holds the password).
+        hangup = getattr(signal, "SIGHUP", None)
+        for signum in (signal.SIGINT, signal.SIGTERM, *([hangup] if hangup is not None else [])):
             previous[signum] = signal.signal(signum, request_stop)
     server = ReferenceServer(config, host=host, port=port, ssl_certfile=ssl_certfile,
                              ssl_keyfile=ssl_keyfile, request_log_file=request_log_file)

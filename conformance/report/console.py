@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from conformance.model import Level, Outcome
 from conformance.outcome import RunResult
-from conformance.report.evidence import reproduce_lines, rerun_lines
+from conformance.report.evidence import reproduce_lines, rerun_lines, verdict_line
 from conformance.text import clean_line
 
 Echo = Callable[[str], None]
@@ -71,10 +71,15 @@ def _print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None)
         echo(f"coverage: {run.coverage.get('distinct_ids')} distinct ids in {run.coverage.get('deletes')} DELETEs; "
              f"{len(run.coverage.get('classes') or {})} id classes")
     echo("")
-    echo(
-        f"{run.headline}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "
+    echo(closing_line(run))
+    if report_dir:
+        echo(f"reports: {report_dir}")
+
+
+def closing_line(run: RunResult) -> str:
+    """The verdict line a run ends with, on the console and in a pytest run's terminal summary."""
+    return (
+        f"{verdict_line(run)}: {run.count(Outcome.PASS)} passed, {run.count(Outcome.FAIL)} failed, "
         f"{run.count(Outcome.NOT_RUN)} not run; {run.requests_sent} requests in {run.duration_seconds:.1f} s; "
         f"seed {run.seed}"
     )
-    if report_dir:
-        echo(f"reports: {report_dir}")

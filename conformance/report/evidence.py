@@ -60,6 +60,20 @@ def reported_failures(result: RequirementResult) -> list[Finding]:
 SERVE_PORT = 8484
 # Concurrent requests of the race reproduction (the suite sends a handful at once).
 RACE_PARALLEL = 8
+def product_line(run: RunResult) -> str:
+    """What the target says it is, as a reader says it: "SDDC Manager 5.2.0 at sddc.example"."""
+    product = run.product
+    if not product:
+        return "not exposed"
+    known = ("name", "version", "fqdn")
+    words = [str(product[key]) for key in ("name", "version") if product.get(key)]
+    if product.get("fqdn"):
+        words += ["at", str(product["fqdn"])]
+    # Anything else a findings.json carries (an older or newer suite) is kept, not dropped.
+    words += [f"{key} {value}" for key, value in product.items() if key not in known]
+    return " ".join(words) or "not exposed"
+
+
 def verdict_line(run: RunResult) -> str:
     """The one line every output starts its verdict with: the headline (verdict + what did not run)."""
     return run.headline

@@ -18,6 +18,7 @@ from conformance.report.evidence import (
     LABELS,
     label,
     label_counts,
+    product_line,
     reported_failures,
     reproduce_lines,
     rerun_lines,
@@ -66,14 +67,10 @@ def _outcome_class(text: str) -> str:
 
 
 def _meta(run: RunResult) -> str:
-    product = run.product
-    product_text = "not exposed"
-    if product:
-        product_text = ", ".join(f"{k}: {v}" for k, v in product.items())
     target = public_url(run.target_url) + (" (embedded reference server)" if run.embedded_target else "")
     rows = [
         ("Target", target),
-        ("Product version", product_text),
+        ("Product", product_line(run)),
         ("Suite version", run.suite_version),
         ("Fragment version", run.fragment_version),
         ("Fragment sha256", run.fragment_sha256),

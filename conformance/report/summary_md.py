@@ -12,13 +12,32 @@ from pathlib import Path
 
 from conformance.files import replace_atomically
 from conformance.outcome import RequirementResult, RunResult, Verdict
-from conformance.report.evidence import LABELS, WARN, label, label_counts, reported_failures, rerun_lines
+from conformance.report.evidence import (
+    LABELS,
+    WARN,
+    label,
+    label_counts,
+    product_line,
+    reported_failures,
+    rerun_lines,
+)
 from conformance.text import public_url, strip_controls
 
 # One line per row; a reader follows up in report.html.
 CELL_LIMIT = 160
 _SHOWN = ("FAIL", WARN, "NOT RUN")
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&@:])")
+# What Markdown (CommonMark + GitHub's extensions) would turn plain text into: code, emphasis,
+# strikethrough and math delimiters, links and images ([...]), HTML and autolinks (<...>), table
+# cells (|), entity references (&name;) and an underscore not inside a word (snake_case stays
+# as it is). Everything else (. : ( ) - ! # @ ...) reads as itself
+# in the middle of a line, which is the only place this text goes (after "## ", inside a cell).
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*~$\[\]<|]|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])")
+# Words a renderer would link or notify on its own, escaped or not (GitHub finds mentions and
+# references in the rendered text): URLs, www. hosts, e-mail addresses, @mentions, #123. They go
+# into code spans, where nothing is interpreted, like any text from the target.
+_LINKISH = re.compile(r"\S*(?:://|@|\bwww\.)\S*|#\d\S*")
+# Sentence punctuation around such a word stays outside its code span.
+_AROUND = re.compile(r"^([(\[\"']*)(.*?)([)\]\"'.,;:!?]*)$")
 
 
 def _one_line(text: str) -> str:
@@ -27,17 +46,40 @@ def _one_line(text: str) -> str:
     return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
 
 
+def _literal(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+
+
+def _span(text: str) -> str:
+    """An inline code span: fenced by more backticks than it contains; `|` escaped for tables."""
+    text = text.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def escape(text: str) -> str:
-    """Suite text as literal Markdown: no emphasis, links, HTML, mentions or table breaks."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _one_line(text))
+    """Suite text as literal Markdown: no emphasis, links, HTML, mentions or table breaks, and no
+    backslash where none is needed (`NO VERDICT (target: ...)` reads as it is)."""
+    out: list[str] = []
+    last = 0
+    line = _one_line(text)
+    for match in _LINKISH.finditer(line):
+        around = _AROUND.match(match.group(0))
+        assert around is not None  # every part of the pattern is optional
+        before, word, after = around.groups()
+        out.append(_literal(line[last:match.start()] + before))
+        out.append(_span(word) if word else "")
+        out.append(_literal(after))
+        last = match.end()
+    out.append(_literal(line[last:]))
+    return "".join(out)
 
 
 def code(text: str) -> str:
-    """Untrusted text as an inline code span: fenced by more backticks than it contains."""
-    text = _one_line(text).replace("|", "\\|")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    return f"{fence} {text} {fence}"
+    """Untrusted text as an inline code span, where Markdown interprets nothing."""
+    return _span(_one_line(text))
 
 
 def _row(result: RequirementResult, run: RunResult) -> str:
@@ -60,7 +102,7 @@ def render_summary(run: RunResult) -> str:
         "",
         f"Target {code(public_url(run.target_url))}"
         f"{' (embedded reference server)' if run.embedded_target else ''}"
-        f" · product {code(_product(run))} · profile `{run.profile}` · seed `{run.seed}`"
+        f" · product {code(product_line(run))} · profile `{run.profile}` · seed `{run.seed}`"
         f" · suite `{run.suite_version}` · fragment `{run.fragment_version}`"
         f" · contract {code(f'{run.contract_title} {run.contract_version}'.strip())}"
         f" (sha256 `{run.contract_sha256[:12]}`)"
@@ -83,12 +125,6 @@ def render_summary(run: RunResult) -> str:
         lines += ["", "Re-run with the same seed and options:", "", f"{fence}sh", text, fence]
     lines += ["", "Evidence, requests and curl reproductions: `report.html` and `findings.json`."]
     return "\n".join(lines) + "\n"
-
-
-def _product(run: RunResult) -> str:
-    if not run.product:
-        return "not exposed"
-    return ", ".join(f"{k}: {v}" for k, v in run.product.items())
 
 
 def write_summary(run: RunResult, directory: Path) -> Path:
