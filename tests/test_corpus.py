@@ -7,6 +7,7 @@ from typing import Any
 
 from conftest import run_in_process
 
+from conformance import identity
 from conformance.engine.generation import GEN_DELIMS, SUB_DELIMS, corpus, corpus_for, near_misses
 from conformance.engine.urls import URL_HOSTILE, url_class
 from conformance.model import Outcome
@@ -67,10 +68,11 @@ def test_near_misses_of_refusable_tasks_only() -> None:
     running = "1b9f5c3e-1d2a-4c7b-8e6f-5a4b3c2d1e0f"
     misses = near_misses([("SUCCESSFUL", task), ("IN_PROGRESS", running)], {task, running})
     kinds = Counter(m.kind for m in misses)
-    assert set(kinds) == {"prefix", "suffix", "one char changed", "whitespace-padded", "case-flipped"}
+    assert set(kinds) == {f.name for f in identity.applicable("uuid")}
     assert all(m.task_id == task for m in misses)
     assert not {m.probe.raw for m in misses} & {task, running}
-    assert [m.may_resolve for m in misses if m.kind == "case-flipped"] == [True]
+    assert [m.may_resolve for m in misses if m.kind == "uuid-hex-case"] == [True]
+    assert [m.probe.raw for m in misses if m.may_resolve] == [task.upper()]
 
 
 def test_near_misses_never_equal_a_listed_id() -> None:

@@ -13,6 +13,7 @@ from conftest import TEST_PASSWORD
 from hypothesis import HealthCheck, Phase, find, given, seed, settings
 from hypothesis import strategies as st
 
+from conformance import identity
 from conformance.engine import generation
 from conformance.engine.generation import PERCENT_LITERALS, RESERVED, Probe
 from conformance.engine.runner import execute
@@ -149,23 +150,38 @@ def test_schemathesis_values_go_out_as_generated_except_dot_segments(monkeypatch
     assert sent == {"%2E": ".", "%2E%2E": "..", "a%20b": "a b", "...": "..."}
 
 
-@pytest.mark.parametrize(("task", "changed"), [("abc1", "abc0"), ("abc0", "abc1"), ("a0b9", "a0b0"), ("x00", "x01")])
-def test_one_char_changed_changes_the_last_character(task: str, changed: str) -> None:
-    [miss] = [m for m in generation.near_misses([("FAILED", task)], {task}) if m.kind == "one char changed"]
-    assert miss.probe.raw == changed and not miss.may_resolve
-
-
-@pytest.mark.parametrize(("task", "prefix"), [("abcd", "abc"), ("ab", "a"), ("a", None)])
-def test_prefix_drops_the_last_character(task: str, prefix: str | None) -> None:
-    found = [m.probe.raw for m in generation.near_misses([("FAILED", task)], {task}) if m.kind == "prefix"]
+@pytest.mark.parametrize(("task", "prefix"), [("abcd", "abc"), ("ab", "a"), ("a", None), ("1234", None)])
+def test_prefix_drops_the_last_character_except_of_integers(task: str, prefix: str | None) -> None:
+    # A shorter integer most likely names another task: integers get no prefix near-miss.
+    found = [m.probe.raw for m in generation.near_misses([("FAILED", task)], {task}) if m.kind == "prefix-match"]
     assert found == ([prefix] if prefix else [])
 
 
-def test_near_misses_of_two_tasks_go_out_once_each() -> None:
-    # "ab1" and "ab2" share their one-char-changed neighbour "ab0": it is one id, sent once.
-    misses = generation.near_misses([("FAILED", "ab1"), ("SUCCESSFUL", "ab2")], {"ab1", "ab2"})
+def test_each_family_goes_once_per_kind_of_id_to_the_tasks_in_turn() -> None:
+    uuids = [f"0000000a-0000-4000-8000-00000000000{i}" for i in range(3)]
+    known = [("FAILED", uuids[0]), ("SUCCESSFUL", uuids[1]), ("CANCELLED", uuids[2]), ("PENDING", "100007")]
+    misses = generation.near_misses(known, {t for _, t in known})
     raws = [m.probe.raw for m in misses]
-    assert "ab0" in raws and len(raws) == len(set(raws))
+    assert len(raws) == len(set(raws))
+    per_kind: dict[str, Counter[str]] = {}
+    for m in misses:
+        per_kind.setdefault(identity.kind_of(m.task_id), Counter())[m.kind] += 1
+    # Every family of a kind once, with all its ids (whitespace-trim has two), on one task.
+    assert set(per_kind["uuid"]) == {f.name for f in identity.applicable("uuid")}
+    assert set(per_kind["integer"]) == {f.name for f in identity.applicable("integer")}
+    for name in per_kind["uuid"]:
+        assert len({m.task_id for m in misses if m.kind == name and "-" in m.task_id}) == 1
+    # The UUID tasks take the families in turn.
+    assert {m.task_id for m in misses if identity.kind_of(m.task_id) == "uuid"} == set(uuids)
+    # Priority order, and a limit keeps the first ones.
+    assert [m.probe.raw for m in generation.near_misses(known, set(), limit=3)] == raws[:3]
+    assert raws[:2] == [" " + uuids[0], uuids[0] + "\t"]
+
+
+def test_a_plus_goes_out_as_a_plus() -> None:
+    # Percent-encoded (%2B), the "+" would decode to "+" even in a form decoder: no test at all.
+    [miss] = [m for m in generation.near_misses([("FAILED", "a b")], set()) if m.kind == "plus-as-space"]
+    assert (miss.probe.encoded, miss.probe.raw) == ("a+b", "a+b")
 
 
 # -- generation.explore: the drawing loop (rounds, examples, the per-example cap) ------------------

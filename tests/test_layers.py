@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 # sit beside the engine; pytest_plugin sits above the engine and below the CLI.
 LAYER = {
     "errors": 0, "outcome": 0, "model": 0, "bodies": 0, "text": 0, "files": 0, "tasks": 0, "spec": 0, "threads": 0,
+    "identity": 0,
     "options": 1, "contract": 1, "spec_diff": 1,
     "requirements": 2,
     "engine": 3, "report": 3, "config": 3, "reference": 3, "suite": 4,

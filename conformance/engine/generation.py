@@ -14,6 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from conformance import identity
 from conformance.spec import Fragment, load_fragment
 from conformance.tasks import encode_id
 
@@ -251,39 +252,65 @@ def corpus_for(existing_ids: Collection[str]) -> list[tuple[str, Probe]]:
 
 @dataclass(frozen=True)
 class NearMiss:
-    """An id close to a known task's id: it must name no task (or, case-flipped, the same one)."""
+    """An id that differs from a known task's id (conformance.identity): it must name no task,
+    unless a standard makes it equal to the task's id (`may_resolve`: a UUID in another case)."""
 
     probe: Probe
     task_id: str
     status: str
-    kind: str
+    families: tuple[identity.Family, ...]
+
+    @property
+    def kind(self) -> str:
+        return "/".join(f.name for f in self.families)
 
     @property
     def may_resolve(self) -> bool:
-        # RFC 4122: UUIDs are case-insensitive on input, so a case-flipped id may name the task.
-        return self.kind == "case-flipped"
+        return any(f.tolerated for f in self.families)
+
+    @property
+    def description(self) -> str:
+        """How a hit is explained: "resolved after ... [family]", for each family deriving the id."""
+        return " or ".join(f"{f.description} [{f.name}]" for f in self.families)
 
 
-def near_misses(known_tasks: Sequence[tuple[str, str]], existing_ids: Collection[str]) -> list[NearMiss]:
-    """Near-miss ids of known tasks in statuses that refuse a cancel (never IN_PROGRESS ones)."""
-    out: list[NearMiss] = []
-    seen: set[str] = set()
+def near_misses(known_tasks: Sequence[tuple[str, str]], existing_ids: Collection[str], *,
+                limit: int | None = None) -> list[NearMiss]:
+    """Near-miss ids of known tasks in statuses that refuse a cancel (never IN_PROGRESS ones).
+
+    Every family of `identity.FAMILIES` is sent once per kind of task id the run holds (UUID,
+    integer, other string), all its ids to one task: an equivalence a stack applies, it applies to
+    every task, so a second task would show nothing new. The families go to the tasks of a kind in
+    turn, so the chains stay short and run side by side. Families come in priority order, and
+    `limit` (the number of ids, for a budget) keeps the first ones. No id is sent twice, and none
+    is a listed task's id.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError("limit must not be negative")
+    by_kind: dict[str, list[tuple[str, str, list[identity.NearMissId]]]] = {}
     for status, task_id in known_tasks:
         if status == "IN_PROGRESS" or not task_id:
             continue
-        last = task_id[-1]
-        changed = task_id[:-1] + ("0" if last != "0" else "1")
-        variants = [
-            ("prefix", task_id[: max(len(task_id) - 1, 1)] if len(task_id) > 1 else ""),
-            ("suffix", task_id + "0"),
-            ("one char changed", changed),
-            ("whitespace-padded", f" {task_id} "),
-            ("case-flipped", task_id.swapcase()),
-        ]
-        for kind, text in variants:
-            if not text or text == task_id or text in existing_ids or text in seen:
+        misses = [m for m in identity.near_misses(task_id) if m.text not in existing_ids]
+        by_kind.setdefault(identity.kind_of(task_id), []).append((status, task_id, misses))
+    out: list[NearMiss] = []
+    seen: set[str] = set()
+    turn: dict[str, int] = dict.fromkeys(by_kind, 0)
+    for family in identity.FAMILIES:
+        for kind, tasks in by_kind.items():
+            if kind not in family.kinds:
                 continue
-            seen.add(text)
-            out.append(NearMiss(Probe(encode_id(text), f"near-miss ({kind}) of a known {status} task"),
-                                task_id, status, kind))
-    return out
+            # The next task of this kind (in turn) that the family has ids for.
+            for step in range(len(tasks)):
+                index = (turn[kind] + step) % len(tasks)
+                status, task_id, misses = tasks[index]
+                mine = [m for m in misses if m.families[0] is family and m.wire not in seen]
+                if not mine:
+                    continue
+                for miss in mine:
+                    seen.add(miss.wire)
+                    out.append(NearMiss(Probe(miss.wire, f"near-miss ({miss.names}) of a known {status} task"),
+                                        task_id, status, miss.families))
+                turn[kind] = index + 1
+                break
+    return out if limit is None else out[:limit]

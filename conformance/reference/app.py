@@ -63,10 +63,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conformance import __version__
 
-from .defects import validate_defect_names
+from .defects import task_id_kind, validate_defect_names
 from .store import (
     CANCELLABLE,
     DEFAULT_REQUEST_LOG_SIZE,
+    LOOKUPS,
     STATUSES,
     CancelOutcome,
     CancelResult,
@@ -155,6 +156,7 @@ class ReferenceConfig:
     def __post_init__(self) -> None:
         # Frozen, so normalised values go in through object.__setattr__.
         object.__setattr__(self, "defects", validate_defect_names(self.defects))
+        task_id_kind(self.defects)  # defects that need different kinds of task id cannot be combined
         object.__setattr__(self, "seed_tasks", MappingProxyType(_validated_seed(self.seed_tasks)))
         if self.token_ttl <= 0:
             raise ValueError("token_ttl must be positive")
@@ -640,7 +642,7 @@ class ReferenceService:
         self.defects = config.defects
         self.clock = clock
         if store is None:
-            store = TaskStore(clock)
+            store = TaskStore(clock, id_kind=task_id_kind(self.defects))
             if "non-uuid-task-ids" in self.defects:
                 self._create_unpooled(store)  # first, so they lead the listing
             seed_store(store, config.seed_tasks)
@@ -766,6 +768,9 @@ class ReferenceService:
     def _resolve(self, task_id: str) -> str:
         if "partial-match-ids" in self.defects:
             return self.store.resolve_loosely(task_id) or task_id
+        # The identity defects (and the uuid-case-insensitive-ids variation): one sloppy lookup each.
+        for lookup in sorted(self.defects & LOOKUPS.keys()):
+            return self.store.resolve_as(task_id, lookup) or task_id
         return task_id
 
     async def get_task(self, request: Request) -> Response:

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+IdKind = Literal["uuid", "integer", "string"]
+
 Category = Literal[
     "status",
     "error-schema",
@@ -24,6 +26,7 @@ Category = Literal[
     "behaviour",
     "concurrency",
     "auth",
+    "identity",
     "variation",
     "hostile",
 ]
@@ -37,6 +40,7 @@ CATEGORIES: tuple[Category, ...] = (
     "behaviour",
     "concurrency",
     "auth",
+    "identity",
     "variation",
     "hostile",
 )
@@ -57,6 +61,9 @@ _ERROR_BODY = ("SCH-ERROR-BODY",)
 # A DELETE that redirects never cancels at the documented URL (the suite follows no redirect), so
 # every requirement that needs a cancel to take effect, or an unknown id to answer 404, fails too.
 _REDIRECTED = ("SCH-STATUS", "BEH-CANCEL", "BEH-NOT-CANCELLABLE", "BEH-UNKNOWN-404", "BEH-RACE", "BEH-STATEFUL")
+
+# A lookup that resolves a near-miss id answers it as the task (409: the tasks it reaches refuse).
+_IDENTITY = ("BEH-UNKNOWN-404",)
 
 _CATALOGUE: tuple[Defect, ...] = (
     # -- status codes --------------------------------------------------------------------------
@@ -179,7 +186,56 @@ _CATALOGUE: tuple[Defect, ...] = (
     Defect("any-bearer-accepted", "auth",
            "Any non-empty bearer token is accepted; a missing one still answers 401.",
            "fail", ("AUTH-REQUIRED",)),
+    # -- identity: a lookup that makes another id name a task (GET and DELETE alike) ------------
+    # One per near-miss family of conformance.identity; each also names the kind of task id it
+    # needs (TASK_ID_KIND), since some equivalences exist only for integers or strings.
+    Defect("trim-ids", "identity",
+           "GET and DELETE trim whitespace (every character up to U+0020) around an id before the lookup, "
+           "as String.trim() does.", "fail", _IDENTITY),
+    Defect("pad-space-ids", "identity",
+           "Ids are compared ignoring trailing spaces, as a PAD SPACE collation does.", "fail", _IDENTITY),
+    Defect("case-insensitive-ids", "identity",
+           "Task ids are strings (as string-task-ids) compared case-insensitively, as a _ci collation does.",
+           "fail", _IDENTITY),
+    Defect("prefix-ids", "identity",
+           "An id that is a prefix of exactly one task's id names that task.", "fail", _IDENTITY),
+    Defect("truncated-ids", "identity",
+           "Ids are cut to the length of the longest task id (the column's width) before the lookup.",
+           "fail", _IDENTITY),
+    Defect("like-ids", "identity",
+           "Ids are matched with SQL LIKE, unescaped: _ and % in an id are wildcards.", "fail", _IDENTITY),
+    Defect("numeric-ids", "identity",
+           "Task ids are integers (as integer-task-ids) and an id is parsed as a number before the lookup "
+           "(+1, 01, 1.0, 1e0 and Unicode digits all name task 1).", "fail", _IDENTITY),
+    Defect("double-decoded-ids", "identity",
+           "The id is percent-decoded a second time before the lookup, as behind a decoding proxy.",
+           "fail", _IDENTITY),
+    Defect("path-parameter-ids", "identity",
+           "A ;parameter after the id is stripped before the lookup, as servlet containers do.",
+           "fail", _IDENTITY),
+    Defect("plus-space-ids", "identity",
+           "Task ids are strings with spaces (as string-task-ids) and a + in an id is read as a space "
+           "(form decoding).", "fail", _IDENTITY),
+    Defect("accent-insensitive-ids", "identity",
+           "Ids are compared ignoring accents, as an accent-insensitive collation does.", "fail", _IDENTITY),
+    Defect("invisible-char-ids", "identity",
+           "Zero width spaces, joiners, BOMs and soft hyphens are dropped from an id before the lookup.",
+           "fail", _IDENTITY),
+    Defect("nfkc-ids", "identity",
+           "Ids are NFKC-normalised before the lookup (fullwidth digits and letters name ASCII ids).",
+           "fail", _IDENTITY),
+    Defect("nfc-ids", "identity",
+           "Task ids are strings with accents (as string-task-ids) compared after NFC normalisation.",
+           "fail", _IDENTITY),
+    Defect("nul-truncated-ids", "identity",
+           "An id is cut at its first NUL character before the lookup, as a C string is.", "fail", _IDENTITY),
     # -- legitimate variations a conforming suite must accept ----------------------------------
+    Defect("integer-task-ids", "variation",
+           "Task ids are integers (100000, 100001, ...) instead of UUIDs.", "pass"),
+    Defect("string-task-ids", "variation",
+           "Task ids are strings with a space, an accent and letters of both cases (\"T\u00e2che 007\").", "pass"),
+    Defect("uuid-case-insensitive-ids", "variation",
+           "GET and DELETE find a task by its UUID in any hexadecimal case, as RFC 9562 allows.", "pass"),
     Defect("minimal-error", "variation",
            "Error bodies carry only message and errorCode.", "pass"),
     Defect("newer-build-fields", "variation",
@@ -238,6 +294,24 @@ _CATALOGUE: tuple[Defect, ...] = (
 )
 
 DEFECTS: dict[str, Defect] = {defect.name: defect for defect in _CATALOGUE}
+
+# The kind of task id a defect needs; every other catalogue entry keeps UUIDs.
+TASK_ID_KIND: dict[str, IdKind] = {
+    "integer-task-ids": "integer",
+    "numeric-ids": "integer",
+    "string-task-ids": "string",
+    "case-insensitive-ids": "string",
+    "plus-space-ids": "string",
+    "nfc-ids": "string",
+}
+
+
+def task_id_kind(names: Iterable[str]) -> IdKind:
+    """The kind of task id the reference server gives its tasks under the defects ``names``."""
+    kinds = {TASK_ID_KIND[n] for n in names if n in TASK_ID_KIND}
+    if len(kinds) > 1:
+        raise ValueError(f"defects that need different kinds of task id: {', '.join(sorted(names))}")
+    return kinds.pop() if kinds else "uuid"
 
 
 def validate_defect_names(names: Iterable[str]) -> frozenset[str]:

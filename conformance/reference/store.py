@@ -13,15 +13,18 @@ import enum
 import itertools
 import json
 import math
+import re
 import secrets
 import threading
 import time
+import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import unquote
 
 STATUSES: tuple[str, ...] = (
     "PENDING",
@@ -56,6 +59,106 @@ def normalize_status(value: str) -> str | None:
 def _timestamp() -> str:
     # The API's timestamps are ISO 8601 UTC with milliseconds.
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# -- task ids and the sloppy lookups of the identity defects ---------------------------------------
+IdKind = Literal["uuid", "integer", "string"]
+ID_KINDS: tuple[IdKind, ...] = ("uuid", "integer", "string")
+# Integer ids start high, so that the short numbers of the id corpus ("0", "1") name no task.
+FIRST_INTEGER_ID = 100_000
+
+
+def new_task_id(kind: IdKind, sequence: int) -> str:
+    """A fresh id of ``kind``: a random UUID, an integer, or a string with a space, an accent and
+    letters of both cases (so that every string near-miss family has something to work on)."""
+    if kind == "integer":
+        return str(FIRST_INTEGER_ID + sequence)
+    if kind == "string":
+        return f"T\u00e2che {sequence:03d}"
+    return str(uuid.uuid4())
+
+
+_UUID_ID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+# Default-ignorable code points some collations and sanitisers drop.
+_IGNORABLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def _java_trim(text: str) -> str:
+    # String.trim(): every character up to U+0020 goes, at both ends (tabs too, not NBSP).
+    start, end = 0, len(text)
+    while start < end and text[start] <= " ":
+        start += 1
+    while end > start and text[end - 1] <= " ":
+        end -= 1
+    return text[start:end]
+
+
+def _without_marks(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+def _number(text: str) -> str | None:
+    # What a lenient numeric conversion makes of it: "+1", "01", "1.0", "1e0", fullwidth digits.
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return str(int(value)) if math.isfinite(value) and value.is_integer() else None
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _like_match(candidate: str, ids: Collection[str]) -> str | None:
+    pattern = _like(candidate)
+    return _first(ids, lambda i: pattern.fullmatch(i) is not None)
+
+
+def _unique_prefix(candidate: str, ids: Collection[str]) -> str | None:
+    matches = [i for i in ids if i.startswith(candidate)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _first(ids: Collection[str], same: Callable[[str], bool]) -> str | None:
+    return next((i for i in ids if same(i)), None)
+
+
+def _exact(candidate: str, ids: Collection[str]) -> str | None:
+    return candidate if candidate in ids else None
+
+
+# Defect name -> how that stack turns a requested id into a task id (after the exact lookup).
+LOOKUPS: Mapping[str, Callable[[str, Collection[str]], str | None]] = {
+    "trim-ids": lambda c, ids: _exact(_java_trim(c), ids),
+    "pad-space-ids": lambda c, ids: _first(ids, lambda i: i.rstrip(" ") == c.rstrip(" ")),
+    "case-insensitive-ids": lambda c, ids: _first(ids, lambda i: i.casefold() == c.casefold()),
+    "prefix-ids": _unique_prefix,
+    "truncated-ids": lambda c, ids: _exact(c[:max(map(len, ids), default=0)], ids),
+    "like-ids": _like_match,
+    "numeric-ids": lambda c, ids: _exact(_number(c) or c, ids),
+    "double-decoded-ids": lambda c, ids: _exact(unquote(c), ids),
+    "path-parameter-ids": lambda c, ids: _exact(c.partition(";")[0], ids),
+    "plus-space-ids": lambda c, ids: _exact(c.replace("+", " "), ids),
+    "accent-insensitive-ids": lambda c, ids: _first(ids, lambda i: _without_marks(i) == _without_marks(c)),
+    "invisible-char-ids": lambda c, ids: _exact(c.translate(_IGNORABLE), ids),
+    "nfkc-ids": lambda c, ids: _first(ids, lambda i: unicodedata.normalize("NFKC", i)
+                                      == unicodedata.normalize("NFKC", c)),
+    "nfc-ids": lambda c, ids: _first(ids, lambda i: unicodedata.normalize("NFC", i)
+                                     == unicodedata.normalize("NFC", c)),
+    "nul-truncated-ids": lambda c, ids: _exact(c.partition("\x00")[0], ids),
+    # Not a defect: RFC 9562 makes a UUID's hex case irrelevant (variation uuid-case-insensitive-ids).
+    "uuid-case-insensitive-ids": lambda c, ids: (
+        _first(ids, lambda i: i.lower() == c.lower()) if _UUID_ID.fullmatch(c) else None),
+}
+
+
+def loose_lookup(candidate: str, ids: Collection[str], lookup: str) -> str | None:
+    """The id among ``ids`` that ``candidate`` names: itself, or what the ``lookup`` stack makes of it."""
+    if candidate in ids:
+        return candidate
+    return LOOKUPS[lookup](candidate, ids)
 
 
 @dataclass
@@ -125,7 +228,10 @@ class TaskStore:
     transitions* (a status a task takes at a given time).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, id_kind: IdKind = "uuid") -> None:
+        if id_kind not in ID_KINDS:
+            raise ValueError(f"unknown id kind {id_kind!r}; valid: {', '.join(ID_KINDS)}")
+        self.id_kind = id_kind
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
         self._sequence = itertools.count()
@@ -144,7 +250,7 @@ class TaskStore:
             sequence = next(self._sequence)
             now = _timestamp()
             task = Task(
-                id=task_id if task_id is not None else str(uuid.uuid4()),
+                id=task_id if task_id is not None else new_task_id(self.id_kind, sequence),
                 name=name or f"Reference task {sequence} ({canonical})",
                 type=type_ or _TASK_TYPES[sequence % len(_TASK_TYPES)],
                 status=canonical,
@@ -214,6 +320,11 @@ class TaskStore:
                     return prefixed[0]
             extended = [tid for tid in self._tasks if len(tid) >= 8 and stripped.startswith(tid)]
             return extended[0] if len(extended) == 1 else None
+
+    def resolve_as(self, candidate: str, lookup: str) -> str | None:
+        """The task id a sloppy lookup (a name of ``LOOKUPS``) resolves ``candidate`` to, or None."""
+        with self._lock:
+            return loose_lookup(candidate, builtins.list(self._tasks), lookup)
 
     def cancel(self, task_id: str, *, cancellable: Collection[str] = (CANCELLABLE,),
                apply: bool = True, settle_after: float | None = None) -> CancelResult:

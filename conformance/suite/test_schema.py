@@ -139,8 +139,9 @@ def chain_order(chains: list[Chain]) -> list[Chain]:
 def send_chain(session: SuiteSession, chain: Chain) -> None:
     """A known task's cancel (judged as BEH-NOT-CANCELLABLE), then its near-miss ids.
 
-    Each near-miss must answer 404 (a case-flipped one: as the task's own id did) and leave the
-    task as it read just before: "unchanged" is judged against that read, not against the status
+    Each near-miss must answer 404 (one a standard makes equal to the task's id, a UUID in another
+    hex case: 404 or as the task's own id did) and leave the task as it read just before:
+    "unchanged" is judged against that read, not against the status
     the task was handed over in, so a task the target wrongly changed on its own cancel
     (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
     """
@@ -184,9 +185,11 @@ def judge_near_misses(session: SuiteSession, misses: list[NearMiss], before: str
                           f"BEH-UNKNOWN-404: read {first.task_id} after near-miss cancels")
     if after.status is not None and before is not None and after.status != before and not resolved:
         ids = ", ".join(repr(m.probe.raw) for m in misses)
+        how = "; ".join(dict.fromkeys(m.description for m in misses))
         session.recorder.record("BEH-UNKNOWN-404", [Violation(
             f"after cancels of near-miss ids {ids} ({', '.join(m.kind for m in misses)} of {first.status} task "
-            f"{first.task_id}) the task reads {after.status}, not {before}")], last)
+            f"{first.task_id}) the task reads {after.status}, not {before}: one of them reached it ({how})")],
+            last)
     return after.status if after.status is not None else before
 
 
@@ -199,16 +202,17 @@ def judge_near_miss(session: SuiteSession, miss: NearMiss, own_answer: int | Non
     if code is None:
         return exchange, False
     violations = []
-    # A case-flipped UUID may name the same task (RFC 4122): then it answers as the task's own id did.
+    # A UUID in another hex case may name the same task (RFC 9562): then it answers as the task's own id did.
     same_task = miss.may_resolve and code == own_answer
     if miss.may_resolve:
         if code not in (404, 409) and not same_task and code < 500:  # a 5xx is SRV-NO-5XX's
-            violations.append(Violation(f"case-flipped id {probe.raw!r} of {miss.status} task {miss.task_id} "
+            violations.append(Violation(f"{miss.kind} id {probe.raw!r} of {miss.status} task {miss.task_id} "
                                         f"answered {code}; expected 404 (no task) or, as the task's own id, "
                                         f"{own_answer if own_answer is not None else 409}"))
     elif code == 409 or 200 <= code < 300:
         violations.append(Violation(f"near-miss id {probe.raw!r} ({miss.kind} of {miss.status} task "
-                                    f"{miss.task_id}) answered {code}; an id that names no task must answer 404"))
+                                    f"{miss.task_id}) answered {code}; an id that names no task must answer 404, "
+                                    f"and this one reached a task: {miss.description}"))
     session.recorder.record("BEH-UNKNOWN-404", violations, exchange)
     return exchange, same_task
 
