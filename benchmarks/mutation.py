@@ -40,6 +40,7 @@ MODULES: tuple[str, ...] = (
     "conformance/outcome.py",
     "conformance/bodies.py",
     "conformance/engine/generation.py",
+    "conformance/identity.py",
     "conformance/engine/target.py",
     "conformance/engine/deadline.py",
     "conformance/engine/lanes.py",
@@ -95,6 +96,8 @@ TESTS: dict[str, tuple[str, ...]] = {
         "test_length_boundaries_count_encoded_bytes", "test_no_id_twice_on_the_wire_and_deterministic",
         "test_malformed_escapes_go_out_raw_and_are_url_hostile", "test_listed_ids_are_left_out",
         "test_near_misses_of_refusable_tasks_only", "test_near_misses_never_equal_a_listed_id"))),
+    # The near-miss families, each against its reference lookup and through the schema phase's chain.
+    "conformance/identity.py": ("tests/test_identity.py",),
     # Each scenario run on its own (reference server on an injected clock, or a scripted target).
     "conformance/requirements/scenarios.py": ("tests/test_scenario_units.py", "tests/test_stateful_units.py",
                                               "tests/test_settle_overlap.py"),
