@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -975,6 +976,132 @@ def check_redirect_other_host(c: Client) -> None:
     assert response.status_code == 302
     assert response.headers["Location"] == f"http://127.0.0.2:{c.server.port}/v1/tasks/{task_id}"
     assert c.status(task_id) == "IN_PROGRESS"
+
+
+# -- identity: each defect's lookup makes another spelling of an id reach its task ------------------
+def _reached(c: Client, spelled: str, task_id: str, *, wire: str | None = None) -> None:
+    """GET and DELETE of `spelled` (not the task's id; `wire`: its path segment) reach the IN_PROGRESS
+    task `task_id`, and an unknown id still answers 404."""
+    url = c.url("/v1/tasks/" + (wire if wire is not None else quote(spelled, safe="")))
+    got = c.session.get(url, timeout=TIMEOUT)
+    assert got.status_code == 200 and got.json()["id"] == task_id, (spelled, got.text)
+    assert c.session.delete(url, timeout=TIMEOUT).status_code == 200
+    assert c.status(task_id) == "CANCELLED"
+    assert_error_json(c.cancel(UNKNOWN), 404)
+
+
+def _not_reached(c: Client, spelled: str) -> None:
+    assert c.get_task(spelled).status_code == 404 and c.cancel(spelled).status_code == 404
+
+
+def check_trim_ids(c: Client) -> None:
+    first, second = c.ids("IN_PROGRESS")[:2]
+    _reached(c, f" {first}\t", first)
+    _not_reached(c, f"\u00a0{second}")  # String.trim() keeps a no-break space
+
+
+def check_pad_space_ids(c: Client) -> None:
+    first, second = c.ids("IN_PROGRESS")[:2]
+    _reached(c, first + "  ", first)
+    _not_reached(c, " " + second)  # PAD SPACE pads at the end only
+
+
+def check_case_insensitive_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    assert " " in first and not first.isascii()  # string ids
+    _reached(c, first.swapcase(), first)
+
+
+def check_prefix_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    _reached(c, first[:-1], first)
+
+
+def check_truncated_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    _reached(c, first + "0-extra", first)
+
+
+def check_like_ids(c: Client) -> None:
+    first, second = c.ids("IN_PROGRESS")[:2]
+    _reached(c, "_" + first[1:], first)
+    _reached(c, second[:30] + "%", second)
+
+
+def check_numeric_ids(c: Client) -> None:
+    first, second, third = c.ids("IN_PROGRESS")[:3]
+    assert first.isdigit()
+    _reached(c, "+0" + first, first)
+    _reached(c, second + "e0", second)
+    _reached(c, "".join(chr(ord(d) + 0xFEE0) for d in third), third)  # fullwidth digits
+
+
+def check_double_decoded_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    _reached(c, f"%{ord(first[0]):02X}{first[1:]}", first)
+
+
+def check_path_parameter_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    _reached(c, first + ";jsessionid=1", first)
+
+
+def check_plus_space_ids(c: Client) -> None:
+    first, second = c.ids("IN_PROGRESS")[:2]
+    _reached(c, first.replace(" ", "+"), first, wire=quote(first.replace(" ", "+"), safe="+"))
+    _not_reached(c, second.replace(" ", "_"))
+
+
+def check_accent_insensitive_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    i = next(i for i, ch in enumerate(first) if ch in "abcdef")
+    _reached(c, first[:i] + {"a": "á", "b": "ḃ", "c": "ç", "d": "ď", "e": "é", "f": "ḟ"}[first[i]] + first[i + 1:],
+             first)
+
+
+def check_invisible_char_ids(c: Client) -> None:
+    first, second, third = c.ids("IN_PROGRESS")[:3]
+    _reached(c, first[:4] + "\u200b" + first[4:], first)
+    _reached(c, "\ufeff" + second, second)
+    _reached(c, third[:1] + "\u00ad" + third[1:], third)
+
+
+def check_nfkc_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    _reached(c, chr(ord(first[0]) + 0xFEE0) + first[1:], first)
+
+
+def check_nfc_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    decomposed = unicodedata.normalize("NFD", first)
+    assert decomposed != first
+    _reached(c, decomposed, first)
+
+
+def check_nul_truncated_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    _reached(c, first + "\x00.json", first)
+
+
+def check_integer_task_ids(c: Client) -> None:
+    first, second = c.ids("IN_PROGRESS")[:2]
+    assert first.isdigit() and int(second) == int(first) + 1
+    _not_reached(c, "0" + first)
+    assert c.cancel(first).status_code == 200 and c.status(first) == "CANCELLED"
+
+
+def check_string_task_ids(c: Client) -> None:
+    first = c.ids("IN_PROGRESS")[0]
+    assert " " in first and not first.isascii()
+    _not_reached(c, first.swapcase())
+    _not_reached(c, unicodedata.normalize("NFD", first))
+    assert c.cancel(first).status_code == 200 and c.status(first) == "CANCELLED"
+
+
+def check_uuid_case_insensitive_ids(c: Client) -> None:
+    first, second = c.ids("IN_PROGRESS")[:2]
+    _reached(c, first.upper(), first)
+    _not_reached(c, second.upper() + " ")
 
 
 DEFECT_CHECKS: dict[str, Callable[[Client], None]] = {
