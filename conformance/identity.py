@@ -127,6 +127,7 @@ def _case_flipped(task_id: str) -> tuple[str, ...]:
 
 
 def _accented(letter: str) -> str | None:
+    # Precomposed, as typed: the id keeps its length and its NFC form.
     for mark in _ACCENTS:
         composed = unicodedata.normalize("NFC", letter + mark)
         if len(composed) == 1:
@@ -145,7 +146,7 @@ def _accent_folded(task_id: str) -> tuple[str, ...]:
     if stripped != task_id:
         return (stripped,)
     for i, c in enumerate(task_id):
-        if c.isascii() and c.isalpha():
+        if c.isalpha():
             accented = _accented(c)
             if accented is not None:
                 return (task_id[:i] + accented + task_id[i + 1:],)

@@ -94,6 +94,41 @@ def test_each_family_s_ids_reach_the_task_through_its_defect_s_lookup_only(name:
         assert (loose_lookup(text, ids, "uuid-case-insensitive-ids") is not None) == fam.tolerated
 
 
+U = "6f1c9a2e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+
+
+@pytest.mark.parametrize(("name", "task_id", "ids"), [
+    ("whitespace-trim", "42", (" 42", "42\t")),
+    ("pad-space", "42", ("42 ",)),
+    ("case-insensitive", f"job-{U.upper()}-x", (f"JOB-{U.upper()}-X",)),
+    ("prefix-match", "abc", ("ab",)),
+    ("truncation", U, (U + "0",)),
+    ("truncation", "42", ("42~",)),
+    ("like-wildcard", "123", ("_23", "%23")),
+    ("numeric-parse", "42", ("042", "+42", "42.0", "42e0")),
+    ("double-decode", "abc", ("%61bc",)),
+    ("double-decode", "\u00e2b", ("%C3%A2b",)),
+    ("path-parameter", "42", ("42;jsessionid=0",)),
+    ("plus-as-space", "a b c", ("a+b+c",)),
+    ("invisible-characters", "ab", ("a\u200bb", "\ufeffab", "a\u00adb")),
+    ("nfkc", "-a1", ("-\uff41" + "1",)),
+    ("nfc-nfd", "\u00e2", ("a\u0302",)),
+    ("nul-truncation", "42", ("42\x00x",)),
+    ("uuid-hex-case", U, (U.upper(),)),
+])
+def test_what_each_family_derives(name: str, task_id: str, ids: tuple[str, ...]) -> None:
+    assert identity.family(name).ids(task_id) == ids
+
+
+@pytest.mark.parametrize(("task_id", "accented"), [
+    ("6f1c9a2e-3b4d-4e5f-8a7b-9c0d1e2f3a4b", "6\u1e1f1c9a2e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"),
+    ("12-b", "12-\u1e03"), ("\u00f8a", "\u01ffa"), ("T\u00e2che 1", "Tache 1"), ("123", None)])
+def test_accents_are_precomposed_on_the_first_letter_or_all_removed(task_id: str, accented: str | None) -> None:
+    assert identity.family("accent-insensitive").derive(task_id) == ((accented,) if accented else ())
+    if accented:
+        assert unicodedata.is_normalized("NFC", accented)
+
+
 def test_near_misses_go_round_by_round_and_a_limit_keeps_the_first() -> None:
     task = IDS["uuid"][0]
     misses = identity.near_misses(task)
