@@ -1124,3 +1124,10 @@ def test_defect_changes_observable_behaviour(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(DEFECTS))
 def test_defect_is_off_by_default(name: str) -> None:
     assert name not in ReferenceConfig().defects
+
+
+def test_identity_defects_combine() -> None:
+    with running(defects=frozenset({"trim-ids", "pad-space-ids"})) as c:
+        first, second = c.ids("IN_PROGRESS")[:2]
+        assert c.get_task("\t" + first).json()["id"] == first
+        assert c.get_task(second + "  ").json()["id"] == second

@@ -770,7 +770,9 @@ class ReferenceService:
             return self.store.resolve_loosely(task_id) or task_id
         # The identity defects (and the uuid-case-insensitive-ids variation): one sloppy lookup each.
         for lookup in sorted(self.defects & LOOKUPS.keys()):
-            return self.store.resolve_as(task_id, lookup) or task_id
+            found = self.store.resolve_as(task_id, lookup)
+            if found is not None:
+                return found
         return task_id
 
     async def get_task(self, request: Request) -> Response:

@@ -141,9 +141,9 @@ def send_chain(session: SuiteSession, chain: Chain) -> None:
 
     Each near-miss must answer 404 (one a standard makes equal to the task's id, a UUID in another
     hex case: 404 or as the task's own id did) and leave the task as it read just before:
-    "unchanged" is judged against that read, not against the status
-    the task was handed over in, so a task the target wrongly changed on its own cancel
-    (BEH-NOT-CANCELLABLE's finding) is not blamed on the near-misses.
+    "unchanged" is judged against that read, not against the status the task was handed over
+    in, so a task the target wrongly changed on its own cancel (BEH-NOT-CANCELLABLE's finding) is
+    not blamed on the near-misses.
     """
     # The task is this chain's alone meanwhile: a scenario's cancel of it (side by side) would
     # otherwise show up as a change after a near-miss, blamed on the wrong requirement.
