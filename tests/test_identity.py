@@ -107,6 +107,8 @@ U = "6f1c9a2e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
     ("truncation", U, (U + "0",)),
     ("truncation", "42", ("42~",)),
     ("like-wildcard", "123", ("_23", "%23")),
+    ("like-wildcard", "ab", ("_b", "%b")),
+    ("like-wildcard", "a", ()),
     ("numeric-parse", "42", ("042", "+42", "42.0", "42e0")),
     ("double-decode", "abc", ("%61bc",)),
     ("double-decode", "\u00e2b", ("%C3%A2b",)),
