@@ -21,8 +21,9 @@ def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
         corpus = corpus_for(session.pool.known_ids())
         misses = near_misses(known, session.pool.known_ids())
         echo(f"  {'id corpus':<20} DELETE /v1/tasks/<id> × {len(corpus)}, one per id of "
-             f"{len({cls for cls, _ in corpus})} classes; × {len(misses)} near-misses of known refusable tasks, "
-             "each followed by a GET of the task")
+             f"{len({cls for cls, _ in corpus})} classes; × {len(misses)} near-misses of known refusable tasks "
+             f"({len({f.name for m in misses for f in m.families})} families of id equivalence), "
+             "a GET of the task after each group")
         echo(f"  {'generated ids':<20} DELETE /v1/tasks/<generated id> × {options.max_examples}, checked against "
              f"{len(session.pool.known_ids())} known ids so none names an existing task"
              + (f"; mixed with {len(known)} known tasks that must refuse" if known else ""))
