@@ -1013,8 +1013,10 @@ def check_case_insensitive_ids(c: Client) -> None:
 
 
 def check_prefix_ids(c: Client) -> None:
-    first = c.ids("IN_PROGRESS")[0]
+    first, second = c.ids("IN_PROGRESS")[:2]
     _reached(c, first[:-1], first)
+    _reached(c, second[:8], second)
+    _not_reached(c, c.ids("IN_PROGRESS")[2][:7])
 
 
 def check_truncated_ids(c: Client) -> None:
@@ -1025,7 +1027,10 @@ def check_truncated_ids(c: Client) -> None:
 def check_like_ids(c: Client) -> None:
     first, second = c.ids("IN_PROGRESS")[:2]
     _reached(c, "_" + first[1:], first)
-    _reached(c, second[:30] + "%", second)
+    _reached(c, second[:30] + "%" + second[-5:], second)
+    # Not a pattern of another length, nor one that matches several tasks.
+    _not_reached(c, "%")
+    _not_reached(c, "_" * 36)
 
 
 def check_numeric_ids(c: Client) -> None:

@@ -198,12 +198,14 @@ _CATALOGUE: tuple[Defect, ...] = (
            "Task ids are strings (as string-task-ids) compared case-insensitively, as a _ci collation does.",
            "fail", _IDENTITY),
     Defect("prefix-ids", "identity",
-           "An id that is a prefix of exactly one task's id names that task.", "fail", _IDENTITY),
+           "An id of 8 or more characters that is a prefix of exactly one task's id names that task.",
+           "fail", _IDENTITY),
     Defect("truncated-ids", "identity",
            "Ids are cut to the length of the longest task id (the column's width) before the lookup.",
            "fail", _IDENTITY),
     Defect("like-ids", "identity",
-           "Ids are matched with SQL LIKE, unescaped: _ and % in an id are wildcards.", "fail", _IDENTITY),
+           "An id of a task id's length is matched with SQL LIKE, unescaped (_ and % are wildcards), and "
+           "names the task when it matches exactly one.", "fail", _IDENTITY),
     Defect("numeric-ids", "identity",
            "Task ids are integers (as integer-task-ids) and an id is parsed as a number before the lookup "
            "(+1, 01, 1.0, 1e0 and Unicode digits all name task 1).", "fail", _IDENTITY),

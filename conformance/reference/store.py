@@ -112,11 +112,20 @@ def _like(pattern: str) -> re.Pattern[str]:
 
 
 def _like_match(candidate: str, ids: Collection[str]) -> str | None:
+    # The service checks an id's length before the query and acts only on a single row: so a
+    # generated "%" or "a%" (which would reach every task) does not cancel the scenarios' tasks,
+    # and the catalogue's verdict stays BEH-UNKNOWN-404 alone.
     pattern = _like(candidate)
-    return _first(ids, lambda i: pattern.fullmatch(i) is not None)
+    matches = [i for i in ids if len(i) == len(candidate) and pattern.fullmatch(i) is not None]
+    return matches[0] if len(matches) == 1 else None
+
+
+MIN_PREFIX = 8  # prefix-ids: shorter prefixes (which generated ids often are) resolve nothing
 
 
 def _unique_prefix(candidate: str, ids: Collection[str]) -> str | None:
+    if len(candidate) < MIN_PREFIX:
+        return None
     matches = [i for i in ids if i.startswith(candidate)]
     return matches[0] if len(matches) == 1 else None
 
