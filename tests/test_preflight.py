@@ -91,7 +91,7 @@ def test_dry_run_needs_no_credentials_and_sends_nothing(reference_server: Callab
     assert result.returncode == 0, result.stderr
     assert "nothing will be sent" in result.stdout
     # A schema run cancels no IN_PROGRESS task: no 200 can come back for SCH-200-EMPTY to check.
-    line = next(x for x in result.stdout.splitlines() if "SCH-200-EMPTY" in x)
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("SCH-200-EMPTY"))
     assert "none is expected" in line
     assert server.request_log == []
 

@@ -224,6 +224,11 @@ class ScenarioLane:
                     self._settle(requirement_id, exc)
         else:
             self._settle(scenario.id, None)
+        finally:
+            # Done, however it ended: what its reserve still holds may go to breadth.
+            budget = getattr(self._session, "budget", None)
+            if budget is not None:
+                budget.release(scenario.id)
 
     def _settle(self, requirement_id: str, exc: BaseException | None) -> None:
         # An ended scenario takes nothing more: whoever waits to take after it may go (and stop).

@@ -13,6 +13,9 @@ def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
     echo(f"dry run against {session.target.base_url}: nothing will be sent")
     echo(f"profile {options.profile}; budget {options.max_requests} requests; seed {session.seed}")
     selected = session.selected()
+    if session.budget is not None:
+        for line in session.budget.plan.lines():
+            echo(line)
     if options.profile.includes(requirements.Profile.SCHEMA):
         known = session.pool.non_cancellable()
         # Here, not at the top: generation loads Schemathesis, which only a schema dry run needs.
@@ -20,11 +23,17 @@ def print_plan(session: SuiteSession, echo: Callable[[str], None]) -> None:
 
         corpus = corpus_for(session.pool.known_ids())
         misses = near_misses(known, session.pool.known_ids())
-        echo(f"  {'id corpus':<20} DELETE /v1/tasks/<id> × {len(corpus)}, one per id of "
-             f"{len({cls for cls, _ in corpus})} classes; × {len(misses)} near-misses of known refusable tasks "
-             f"({len({f.name for m in misses for f in m.families})} families of id equivalence), "
-             "a GET of the task after each group")
-        echo(f"  {'generated ids':<20} DELETE /v1/tasks/<generated id> × {options.max_examples}, checked against "
+        budget = session.budget
+        sent_corpus = min(len(corpus), budget.units("id corpus")) if budget is not None else len(corpus)
+        generated = (min(options.max_examples, budget.units("generated ids")) if budget is not None
+                     else options.max_examples)
+        sent_misses = min(len(misses), budget.units("near-miss ids")) if budget is not None else len(misses)
+        echo(f"  {'id corpus':<20} DELETE /v1/tasks/<id> × {sent_corpus} of {len(corpus)}, across "
+             f"{len({cls for cls, _ in corpus})} classes (one of each first); × {sent_misses} of {len(misses)} "
+             f"near-misses of known refusable tasks ({len({f.name for m in misses for f in m.families})} "
+             "families of id equivalence, in priority order), a GET of the task after each group")
+        echo(f"  {'generated ids':<20} DELETE /v1/tasks/<generated id> × {generated} of {options.max_examples}, "
+             f"checked against "
              f"{len(session.pool.known_ids())} known ids so none names an existing task"
              + (f"; mixed with {len(known)} known tasks that must refuse" if known else ""))
     for requirement in requirements.catalogue():

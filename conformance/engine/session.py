@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from conformance.bodies import ensure_recursion_headroom
 from conformance.contract import run_contract
 from conformance.engine.behaviour import BehaviourObserver
+from conformance.engine.budget import UNLIMITED, Budget, Facts, plan
 from conformance.engine.draws import DrawnIds
 from conformance.engine.embedded import EmbeddedServer
 from conformance.engine.fanout import fan_out
@@ -111,6 +112,8 @@ class SuiteSession:
     lane: ScenarioLane | None = None
     # What the target did, by id class and task status: profile.json and recording.har.
     behaviour: BehaviourObserver = field(default_factory=lambda: BehaviourObserver(record=False))
+    # The budget plan (engine.budget): every MUST's minimum reserved, breadth allotted.
+    budget: Budget | None = None
     _randoms: dict[str, random.Random] = field(default_factory=dict)
     _randoms_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -295,18 +298,26 @@ def open_session(options: RunOptions,
         target.on_backpressure = lambda n: set_note(
             session, "backpressure:", f"backpressure: {n} retries (the target answered 429, or 503 with "
             "Retry-After; each was waited out, re-sent and never judged)")
+        # Up front, before any request: a budget that cannot hold every MUST's minimum is refused
+        # (exit 2) with the number needed, instead of MUSTs found unjudged at the end.
+        session.budget = Budget(plan(budget_facts(session)), target.remaining)
         if not options.dry_run:
             try:
                 target.login()
                 # Before anything is judged: the user's mistakes (a refused token, stale task ids)
                 # end the run here with their own exit code instead of becoming findings.
                 preflight(session, check_tasks=server is None)
-                session.product = probe_product(session)
                 if options.discover:
                     discover(session)
                 elif options.profile.includes(Profile.SCHEMA):
                     # Fuzzing must not name a real task it was not handed: learn every id first.
                     discover(session, use=False)
+                # Again with what the preflight and the listing found (tasks moved or discovered,
+                # the requests they really took): still before the first judged request.
+                session.budget = Budget(plan(budget_facts(session)), target.remaining)
+                if session.budget.admit("product details"):
+                    # For the reports only: it decides nothing, so it comes last in the plan.
+                    session.product = probe_product(session)
             except BudgetExhausted:
                 target.close()
                 # The user's setting, not the target's fault: nothing could be judged at all.
@@ -328,6 +339,43 @@ def open_session(options: RunOptions,
         # An embedded server handed in is its giver's to stop.
         if server is not None and server is not embedded:
             server.stop()
+
+
+def budget_facts(session: SuiteSession) -> Facts:
+    """What the budget plan needs to know, from the options, the task pool and the target.
+
+    Before the first request the login and the preflight are estimated (one listing page, a GET
+    of each handed-over task); once they ran, what they really took is counted instead.
+    """
+    from conformance.engine.generation import corpus_for, near_misses
+
+    options = session.options
+    target = session.target
+    pool = session.pool
+    schema = options.profile.includes(Profile.SCHEMA)
+    sent = target.requests_sent
+    if sent:
+        overhead = sent
+    else:
+        logs_in = bool(target.config.username and target.config.password and not target.config.token)
+        handed = sum(len(ids) for ids in pool.given.values()) if session.provision is None else 0
+        listing = 1 if (schema or options.discover) else 0
+        overhead = int(logs_in) + 1 + handed + listing
+    refusable = pool.non_cancellable()
+    in_progress = UNLIMITED if session.provision is not None else len(pool.given.get("IN_PROGRESS", []))
+    if pool.allow_cancel_discovered:
+        in_progress += len(pool.discovered.get("IN_PROGRESS", []))
+    known = pool.known_ids()
+    misses = near_misses(refusable, known)
+    per_task = max((sum(1 for m in misses if m.task_id == t) for _, t in refusable), default=0)
+    return Facts(
+        budget=options.max_requests, schema=schema, behavior=options.profile.includes(Profile.BEHAVIOR),
+        overhead=overhead, has_credentials=target.config.has_credentials, in_progress=in_progress,
+        refusable=len(refusable), race_width=max(2, options.concurrency), settle_timeout=session.settle_timeout,
+        corpus=len(corpus_for(known)), near_misses_per_task=per_task, generated=options.max_examples,
+        stateful_examples=4 if session.provision is not None else 3,
+    )
+
 
 
 def set_note(session: SuiteSession, prefix: str, text: str) -> None:

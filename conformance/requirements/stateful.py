@@ -322,7 +322,9 @@ def run_model(session: SuiteSession) -> None:
 
     # The first example Hypothesis generates is its simplest one (the same rule over and over);
     # the later ones are random, drawn from the run's seed.
-    examples = 4 if session.provision is not None else 3
+    # How many the budget plan allotted (engine.budget: the first is BEH-STATEFUL's minimum).
+    examples = session.budget.stateful_examples() if session.budget is not None else (
+        4 if session.provision is not None else 3)
     # Only a count: a passing step is an evaluation without a finding, and keeping its exchange
     # (bodies of up to 16 MiB) until the verdict would hold every body of the run in memory.
     passes: Counter[str] = Counter()

@@ -20,6 +20,7 @@ import pytest
 
 from conformance import requirements
 from conformance.engine import generation
+from conformance.engine.budget import Budget
 from conformance.engine.fanout import Pool
 from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession
@@ -102,20 +103,39 @@ def choose_known(session: SuiteSession, sent: set[str], classes: Counter[str]) -
         sent.add(probe.encoded)
         classes[f"known {status} task"] += 1
         chains[task_id] = Chain(probe)
+    budget = session.budget
     corpus: list[Probe] = []
-    for cls, probe in generation.corpus_for(session.pool.known_ids()):
+    for cls, probe in by_budget(generation.corpus_for(session.pool.known_ids()), budget, "id corpus"):
         if probe.encoded in sent:
             continue
         sent.add(probe.encoded)
         classes[cls] += 1
         corpus.append(probe)
+    # The near-misses of each task come in priority order: the plan allots each task the first few.
+    per_task = budget.units("near-miss ids") if budget is not None else None
     for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids()):
         if miss.probe.encoded in sent or miss.task_id not in chains:
+            continue
+        if per_task is not None and len(chains[miss.task_id].misses) >= per_task:
             continue
         sent.add(miss.probe.encoded)
         classes[f"near-miss: {miss.kind}"] += 1
         chains[miss.task_id].misses.append(miss)
     return list(chains.values()), corpus
+
+
+def by_budget(corpus: list[tuple[str, Probe]], budget: Budget | None, category: str) -> list[tuple[str, Probe]]:
+    """The corpus ids the budget plan allots, in corpus order: when it cannot have them all, one of
+    each class first, then a second of each, and so on, so a cut budget still covers every class."""
+    if budget is None or budget.units(category) >= len(corpus):
+        return corpus
+    seen: Counter[str] = Counter()
+    rank = []
+    for index, (cls, _) in enumerate(corpus):
+        rank.append((seen[cls], index))
+        seen[cls] += 1
+    chosen = {index for _, index in sorted(rank)[:budget.units(category)]}
+    return [item for index, item in enumerate(corpus) if index in chosen]
 
 
 def chain_order(chains: list[Chain]) -> list[Chain]:
@@ -153,11 +173,16 @@ def send_chain(session: SuiteSession, chain: Chain) -> None:
 
 def _send_chain(session: SuiteSession, chain: Chain) -> None:
     probe = chain.known
-    exchange = send(session, probe)
     assert probe.known_status is not None
-    own_answer = behavior.status_of(exchange)
-    # The read that judges the refusal is also the near-misses' baseline.
-    before = behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
+    before: str | None = None
+    if probe.raw in session.cancels.refusals:
+        # BEH-NOT-CANCELLABLE's scenario judged this refusal already: its answer is the task's own.
+        own_answer = session.cancels.refusals[probe.raw]
+    else:
+        exchange = send(session, probe)
+        own_answer = behavior.status_of(exchange)
+        # The read that judges the refusal is also the near-misses' baseline.
+        before = behavior.judge_known_refusal(session, probe.known_status, probe.raw, exchange)
     if not chain.misses:
         return
     task_id = probe.raw
@@ -229,9 +254,16 @@ def draw_generated(session: SuiteSession, sent: set[str], emit: Callable[[Probe]
     total = session.options.max_examples
     drawn: list[Probe] = []
 
+    budget = session.budget
+    spent = [False]
+
     def take(probe: Probe) -> bool:
         # Never twice in a run, never a listed task's id: a duplicate is skipped, not re-sent.
-        if probe.encoded in sent or probe.raw in known:
+        if spent[0] or probe.encoded in sent or probe.raw in known:
+            return False
+        # Within the plan's allotment (or reserves released early): the MUSTs' minimum comes first.
+        if budget is not None and not budget.admit("generated ids"):
+            spent[0] = True
             return False
         sent.add(probe.encoded)
         drawn.append(probe)
@@ -241,7 +273,7 @@ def draw_generated(session: SuiteSession, sent: set[str], emit: Callable[[Probe]
     if session.draws is not None:
         for encoded, origin in session.draws.pairs():
             take(Probe(encoded, origin))
-            if len(drawn) >= total:
+            if len(drawn) >= total or spent[0]:
                 break
         session.draws.stop()
     else:
