@@ -37,6 +37,9 @@ class RunOptions:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tasks: dict[str, list[str]] = field(default_factory=dict)
+    # Where `tasks` came from, for the re-run command: the file as given and the --task flags.
+    tasks_file: Path | None = None
+    task_flags: tuple[str, ...] = ()
     discover: bool = False
     allow_cancel_discovered: bool = False
     profile: Profile = Profile.FULL
@@ -109,6 +112,12 @@ def _check_base_url(url: str) -> None:
         raise OptionsError(f"--base-url {clean_line(repr(url))} has an invalid port") from None
     if parts.query or parts.fragment:
         raise OptionsError(f"--base-url {clean_line(repr(url))} must not carry a query or fragment")
+    if parts.path.rstrip("/").lower().endswith("/v1"):
+        # The suite adds /v1/tokens and /v1/tasks itself: this URL would send /v1/v1/... and every
+        # 404 would be blamed on the target. A prefix of the appliance's own is kept (/sddc-api).
+        fixed = url[: url.lower().rstrip("/").rindex("/v1")]
+        raise OptionsError(f"--base-url {clean_line(repr(url))} ends in /v1, which the suite adds itself "
+                           f"(/v1/tokens, /v1/tasks): pass --base-url {clean_line(fixed)}")
 
 
 def tls_verify(insecure: bool, ca_bundle: str | None,

@@ -151,8 +151,11 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: Em
         if report_dir is not None and _stopped(stopped_session, report_dir, reason):
             kept.append(report_dir)
 
-    def before_start(stopped_session: SuiteSession, exc: TargetError) -> None:
-        keep(stopped_session, f"target: {clean_line(str(exc))}")
+    def before_start(stopped_session: SuiteSession, exc: BaseException) -> None:
+        if isinstance(exc, Interrupted | KeyboardInterrupt):
+            keep(stopped_session, "interrupted")
+        else:
+            keep(stopped_session, f"target: {clean_line(str(exc))}")
 
     try:
         with interrupts_as_exceptions(), open_session(options, on_stopped=before_start,

@@ -168,15 +168,27 @@ def rerun_command(session: SuiteSession) -> tuple[str, tuple[str, ...]]:
             words += ["--username", options.username]
             notes.append("set SDDC_PASSWORD (the password is never put on a command line); for the curl "
                          "reproductions: " + token_recipe(session.target.base_url, options.username))
-        # The pool, not the options: the preflight moved tasks to the status they really have.
-        given = session.pool.given
-        for status, ids in sorted(given.items()):
-            words += [f"--task={status}={task_id}" for task_id in ids]
-        if given.get("IN_PROGRESS"):
-            notes.append("this run cancelled its IN_PROGRESS tasks: hand over fresh ones")
+        cancelled = cancelled_tasks(session)
+        if options.tasks_file is not None:
+            # The file as the user gave it (not dozens of --task flags), and their own --task flags.
+            words += ["--tasks-file", str(options.tasks_file)]
+            words += [f"--task={flag}" for flag in options.task_flags]
+        else:
+            # The pool, not the options: the preflight moved tasks to the status they really have.
+            # Tasks this run cancelled are left out: they cannot be cancelled again.
+            for status, ids in sorted(session.pool.given.items()):
+                words += [f"--task={status}={task_id}" for task_id in ids if task_id not in cancelled]
+        if cancelled:
+            where = "in the tasks file" if options.tasks_file is not None else "as --task IN_PROGRESS=<id>"
+            shown = ", ".join(clean_line(t) for t in cancelled[:3]) + (
+                f" and {len(cancelled) - 3} more" if len(cancelled) > 3 else "")
+            notes.append(f"this run cancelled {len(cancelled)} IN_PROGRESS task{'s' if len(cancelled) != 1 else ''} "
+                         f"({shown}): hand over fresh ones {where}")
         if session.target.base_url.split("://", 1)[-1].startswith(("127.0.0.1", "localhost", "[::1]")):
             notes.append("if the target is `sddc-conformance serve`, start it again first "
                          "(with the same --defect and --state-file)")
+    if options.spec is not None:
+        words += ["--spec", str(options.spec)]
     words += ["--profile", str(options.profile), "--seed", str(session.seed),
               "--max-examples", str(options.max_examples)]
     if options.max_requests is not None and options.max_requests != DEFAULT_MAX_REQUESTS:
@@ -195,6 +207,16 @@ def rerun_command(session: SuiteSession) -> tuple[str, tuple[str, ...]]:
             words.append(flag)
     quoted = [w if w.startswith("--token ") else shlex.quote(w) for w in words]
     return " ".join(quoted), tuple(notes)
+
+
+def cancelled_tasks(session: SuiteSession) -> list[str]:
+    """Handed-over tasks this run cancelled (a cancel answered 200), in the order it cancelled them."""
+    ledger = session.cancels
+    cancelled = list(dict.fromkeys([*session.cancelled_by_suite,
+                                    *(t for t, kinds in ledger.since.items() if any(c for c, _ in kinds))]))
+    given = {task_id for ids in session.pool.given.values() for task_id in ids}
+    # A task the embedded reference server created for the run was never the user's to replace.
+    return [task_id for task_id in cancelled if task_id in given]
 
 
 __all__ = ["SESSION_KEY", "SuiteCrashed", "TargetError", "build_result", "execute", "pytest_args", "session_of"]

@@ -30,6 +30,7 @@ from conformance.engine.target import Target, TargetConfig
 from conformance.errors import (
     AuthenticationFailed,
     BudgetExhausted,
+    Interrupted,
     NoVerdict,
     OptionsError,
     StaleTasks,
@@ -112,6 +113,8 @@ class SuiteSession:
     lane: ScenarioLane | None = None
     # What the target did, by id class and task status: profile.json and recording.har.
     behaviour: BehaviourObserver = field(default_factory=lambda: BehaviourObserver(record=False))
+    # Tasks handed over as IN_PROGRESS that read another status at preflight: (id, status read).
+    moved_from_in_progress: list[tuple[str, str]] = field(default_factory=list)
     # The budget plan (engine.budget): every MUST's minimum reserved, breadth allotted.
     budget: Budget | None = None
     _randoms: dict[str, random.Random] = field(default_factory=dict)
@@ -210,7 +213,7 @@ class SuiteSession:
 
 @contextmanager
 def open_session(options: RunOptions,
-                 on_stopped: Callable[[SuiteSession, NoVerdict], None] | None = None,
+                 on_stopped: Callable[[SuiteSession, BaseException], None] | None = None,
                  embedded: EmbeddedServer | None = None, draws: DrawnIds | None = None) -> Iterator[SuiteSession]:
     """Start the embedded server when no target is given, log in, preflight, build the task pool.
 
@@ -326,7 +329,9 @@ def open_session(options: RunOptions,
                     f"the preflight and listing tasks took {target.requests_sent}); allow more"
                 ) from None
             except BaseException as exc:
-                if isinstance(exc, NoVerdict) and on_stopped is not None:
+                # A refused token, an unreachable host, or Ctrl-C during the preflight: the caller
+                # keeps NO VERDICT reports of what was seen (the README promises them).
+                if isinstance(exc, NoVerdict | Interrupted | KeyboardInterrupt) and on_stopped is not None:
                     on_stopped(session, exc)
                 target.close()
                 raise
@@ -565,6 +570,8 @@ def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
                          f"(only --task IN_PROGRESS=<id> tasks are ever cancelled)")
             continue
         session.pool.given.setdefault(real, []).append(task_id)
+        if stated == "IN_PROGRESS":
+            session.moved_from_in_progress.append((task_id, real))
         session.note(f"task {clean_line(task_id)} was handed over as {stated} but reads {real}; used as {real}")
 
 
@@ -577,6 +584,15 @@ def explain_not_run(session: SuiteSession, reason: str) -> str:
         if given:
             return (f"used up: {given} IN_PROGRESS task{'s' if given != 1 else ''} given, all used by "
                     "earlier requirements; hand over more")
+        moved = session.moved_from_in_progress
+        if moved and session.provision is None:
+            # They were handed over, but are no longer IN_PROGRESS: say so, not "none given".
+            shown = ", ".join(f"{clean_line(task_id)} read {real}" for task_id, real in moved[:3])
+            one = len(moved) == 1
+            return (f"the IN_PROGRESS task{'' if one else 's'} handed over {'was' if one else 'were'} no longer "
+                    f"IN_PROGRESS at preflight ({shown}{f' and {len(moved) - 3} more' if len(moved) > 3 else ''}): "
+                    f"hand over {'a fresh one' if one else 'fresh ones'} "
+                    f"({session.options.flag_prefix}task IN_PROGRESS=<id>)")
         if session.provision is None:
             # The scenarios name the CLI option; under pytest the option is --sddc-task.
             return reason.replace("--task ", f"{session.options.flag_prefix}task ")

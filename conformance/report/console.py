@@ -10,6 +10,8 @@ from conformance.report.evidence import reproduce_lines, rerun_lines, verdict_li
 from conformance.text import clean_line
 
 Echo = Callable[[str], None]
+# Failed findings shown per requirement; the rest are counted and left to the reports.
+FAILURES_SHOWN = 3
 
 
 def print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None) -> None:
@@ -41,9 +43,8 @@ def _print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None)
             continue
         echo("")
         echo(f"{result.requirement.id} failed: {result.reason}")
-        for finding in result.findings[:3]:
-            if finding.level is not Level.FAIL:
-                continue
+        failed = [finding for finding in result.findings if finding.level is Level.FAIL]
+        for finding in failed[:FAILURES_SHOWN]:
             echo(f"  {finding.summary}")
             for violation in finding.violations[1:6]:
                 echo(f"    {violation}")
@@ -55,6 +56,9 @@ def _print_summary(run: RunResult, echo: Echo, *, report_dir: str | None = None)
                     echo("    reproduce:")
                     for line in lines:
                         echo(f"      {line}")
+        more = more_failures(result.failures, len(failed))
+        if more:
+            echo(more)
     for note in run.notes:
         echo(f"note: {note}")
     rerun = rerun_lines(run)
@@ -83,3 +87,20 @@ def closing_line(run: RunResult) -> str:
         f"{run.count(Outcome.NOT_RUN)} not run; {run.requests_sent} requests in {run.duration_seconds:.1f} s; "
         f"seed {run.seed}"
     )
+
+
+def more_failures(failures: int, kept: int) -> str | None:
+    """The line that says where the failed evaluations the console does not show are, if any.
+
+    The reports keep a few distinct examples per requirement (`kept`) and count every failure.
+    """
+    shown = min(kept, FAILURES_SHOWN)
+    rest = max(failures, kept) - shown
+    if rest <= 0:
+        return None
+    extra = kept - shown
+    if extra == rest:
+        return f"  ... and {rest} more in report.html / findings.json"
+    where = f": {extra} more in report.html / findings.json, the rest" if extra else ", all"
+    return (f"  ... and {rest} more failed evaluation{'s' if rest != 1 else ''}{where} counted there "
+            "(repeats of those shown, or past the examples the reports keep)")

@@ -25,7 +25,7 @@ from conformance.engine.fanout import Pool
 from conformance.engine.generation import NearMiss, Probe
 from conformance.engine.session import SuiteSession
 from conformance.errors import Interrupted
-from conformance.model import Exchange, Violation
+from conformance.model import Exchange, Profile, Violation
 from conformance.requirements import scenarios as behavior
 from conformance.suite._assert import assert_requirements_held
 from conformance.suite._lane import start_beside
@@ -83,6 +83,13 @@ def exercise(session: SuiteSession) -> None:
                 raise
     finally:
         session.id_classes.update(classes)
+    if not session.options.profile.includes(Profile.BEHAVIOR):
+        # Only a cancelled IN_PROGRESS task answers 200, and this profile cancels none: without a
+        # 200 (a target may still answer one to an unknown id: then it is judged), say why.
+        prefix = session.options.flag_prefix
+        session.recorder.not_run("SCH-200-EMPTY", f"{prefix}profile schema never cancels an IN_PROGRESS task, so "
+                                 f"no 200 came back to check (run {prefix}profile full with "
+                                 f"{prefix}task IN_PROGRESS=<id>)")
 
 
 @dataclass
