@@ -113,6 +113,9 @@ class SuiteSession:
     lane: ScenarioLane | None = None
     # What the target did, by id class and task status: profile.json and recording.har.
     behaviour: BehaviourObserver = field(default_factory=lambda: BehaviourObserver(record=False))
+    # Refusable tasks whose refusal the schema phase judges (its chains): set before the scenario
+    # lane starts, so BEH-NOT-CANCELLABLE leaves them alone whatever the threads' timing.
+    schema_judges_refusals: set[str] = field(default_factory=set)
     # Tasks handed over as IN_PROGRESS that read another status at preflight: (id, status read).
     moved_from_in_progress: list[tuple[str, str]] = field(default_factory=list)
     # The budget plan (engine.budget): every MUST's minimum reserved, breadth allotted.

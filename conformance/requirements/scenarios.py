@@ -516,8 +516,8 @@ def not_cancellable(session: SuiteSession) -> None:
 
     def judge(task: tuple[str, str]) -> None:
         given_status, task_id = task
-        if task_id in session.cancels.refusals:
-            # The schema phase's chain judged this task's refusal (DELETE, then GET): the same
+        if task_id in session.schema_judges_refusals:
+            # The schema phase's chain judges this task's refusal (DELETE, then GET): the same
             # evidence again would spend three requests and decide nothing.
             covered.add(given_status)
             return

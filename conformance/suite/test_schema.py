@@ -44,6 +44,9 @@ _EXERCISED: dict[int, weakref.ref[SuiteSession]] = {}
 )
 def test_response_requirement(request: pytest.FixtureRequest, sddc_session: SuiteSession,
                               requirement_id: str) -> None:
+    # The schema phase judges each known refusable task's refusal (its chain): said before the
+    # scenarios start, so BEH-NOT-CANCELLABLE does not send the same requests again.
+    sddc_session.schema_judges_refusals.update(task_id for _, task_id in sddc_session.pool.non_cancellable())
     # The behaviour scenarios (if this run has them) go out beside the schema phase.
     start_beside(request, sddc_session)
     exercise(sddc_session)
