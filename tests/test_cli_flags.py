@@ -74,24 +74,26 @@ def test_certify_refuses_unproven_musts(tmp_path: Path, flags: tuple[str, ...], 
     assert outcomes(findings)["BEH-CANCEL"] == "SKIPPED"
 
 
-def test_a_run_that_exercised_nothing_is_not_conformant(tmp_path: Path) -> None:
-    # Budgets around what logging in, the preflight and listing take: a budget spent before the
-    # first judged request is the user's setting (exit 2); one that lasts just past it judges
-    # nothing, and a run that judged nothing is not conformant (exit 1).
+def test_a_budget_below_the_minimum_is_refused_and_the_minimum_judges(tmp_path: Path) -> None:
+    # Budgets around what logging in, the preflight and listing take: below what the plan needs to
+    # judge every MUST it is the user's setting (exit 2, naming the number); at that number the
+    # run judges what its MUSTs need (a run that judged nothing would be NOT CONFORMANT).
     outcomes = []
+    named: set[int] = set()
     for budget in range(2, 9):
         returncode, findings, output = run_cli(tmp_path / str(budget), "--profile", "schema",
                                                "--max-requests", str(budget))
         outcomes.append(returncode)
         if returncode == ExitCode.USAGE_ERROR:
-            assert "--max-requests" in output and "spent before the first judged request" in output
+            assert f"--max-requests {budget} is below the " in output and "allow at least" in output, output
+            named.add(int(output.split("allow at least ")[1].split()[0]))
             continue
-        if findings["exchanges_checked"] > 0:
-            break
-        assert returncode == ExitCode.NOT_CONFORMANT, output
-        assert findings["verdict"] == "NOT CONFORMANT"
-        assert findings["counts"]["PASS"] == 0 and findings["counts"]["FAIL"] == 0
-    assert ExitCode.USAGE_ERROR in outcomes and ExitCode.NOT_CONFORMANT in outcomes, outcomes
+        assert returncode == ExitCode.OK, output
+        assert findings["exchanges_checked"] > 0 and findings["requests_sent"] <= budget
+        # The number the refusals named is the first budget that runs.
+        assert named == {budget}
+        break
+    assert outcomes[0] == ExitCode.USAGE_ERROR and outcomes[-1] == ExitCode.OK, outcomes
 
 
 def test_a_budget_spent_by_the_login_is_not_an_internal_error(tmp_path: Path) -> None:

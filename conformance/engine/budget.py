@@ -184,11 +184,16 @@ def _near_miss_cost(facts: Facts, per_task: int) -> int:
     return facts.refusable * (per_task + 2) if per_task else 0
 
 
-# In priority order: identity defects first (an id that reaches another task is the worst a
-# target can do, and near-misses are the only requests that find it), then the deterministic
-# corpus (every URL and Unicode class once), then Hypothesis' generated ids, then more examples
-# of the state machine, then the product details (reports only: they decide nothing).
+# In priority order: under --profile schema the known tasks' refusals; then identity defects (an
+# id that reaches another task is the worst a target can do, and near-misses are the only
+# requests that find it), then the deterministic corpus (every URL and Unicode class once), then
+# Hypothesis' generated ids, then more examples of the state machine, then the product details
+# (reports only: they decide nothing).
 BREADTH: tuple[Category, ...] = (
+    # Under --profile schema the refusals of known tasks are breadth (BEH-NOT-CANCELLABLE is not
+    # judged); under full they are that MUST's reserve. Either way the near-misses' baseline.
+    Category("known refusable tasks", "tasks (a refused cancel, then a read)",
+             lambda f: f.refusable if f.schema and not f.behavior else 0, lambda f, n: 2 * n),
     Category("near-miss ids", "ids per refusable task", lambda f: f.near_misses_per_task if f.schema else 0,
              _near_miss_cost),
     Category("id corpus", "ids", lambda f: f.corpus if f.schema else 0, lambda f, n: n),
@@ -263,6 +268,9 @@ def plan(facts: Facts) -> Plan:
         wanted[category.name] = want
         allotted[category.name] = n
         costs[category.name] = category.cost(facts, n)
+    if reserved.get("SRV-ANSWERS", (0, ""))[0] and allotted["id corpus"] < wanted["id corpus"]:
+        # No scenario sends a DELETE: the response checks' reserve is spent as one more corpus id.
+        allotted["id corpus"] += 1
     return Plan(facts, reserved, allotted, wanted, costs)
 
 

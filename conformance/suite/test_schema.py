@@ -106,7 +106,11 @@ class Chain:
 def choose_known(session: SuiteSession, sent: set[str], classes: Counter[str]) -> tuple[list[Chain], list[Probe]]:
     """Each known refusable task once (with its near-misses), and every corpus class not sent already."""
     chains: dict[str, Chain] = {}
-    for status, task_id in session.pool.non_cancellable():
+    known = session.pool.non_cancellable()
+    if session.budget is not None and not session.options.profile.includes(Profile.BEHAVIOR):
+        # Under --profile schema the refusals are breadth: as many tasks as the plan allots.
+        known = known[:session.budget.units("known refusable tasks")]
+    for status, task_id in known:
         probe = Probe(encode_id(task_id), f"known {status} task", known_status=status)
         if probe.encoded in sent:
             continue
