@@ -61,7 +61,7 @@ def test_breadth_is_allotted_in_priority_order_within_what_is_left() -> None:
     spare = 300 - p.minimum
     assert sum(p.costs.values()) <= spare
     names = [c.name for c in BREADTH]
-    assert names[:3] == ["near-miss ids", "id corpus", "generated ids"]
+    assert names[:4] == ["known refusable tasks", "near-miss ids", "id corpus", "generated ids"]
     # Each allotment, in order, is the largest that fits what the earlier ones left: one more unit
     # would overrun it (what is left after that goes on to the next category).
     left = spare
@@ -91,6 +91,11 @@ def test_missing_inputs_reserve_nothing_and_say_why() -> None:
     assert schema_only.reserved["SCH-200-EMPTY"] == (0, "NOT RUN: this profile never cancels, so no 200 comes back")
     # Some DELETE must go out for the response checks when no scenario sends one.
     assert schema_only.reserved["SRV-ANSWERS"][0] == 1
+    # ... spent as a corpus id; the known tasks' refusals are breadth under this profile, and first.
+    bare = plan(dataclasses.replace(APPLIANCE, behavior=False, budget=APPLIANCE.overhead + 1))
+    assert bare.minimum == APPLIANCE.overhead + 1 and bare.allotted["id corpus"] == 1
+    assert schema_only.allotted["known refusable tasks"] == 12 and "known refusable tasks" not in [
+        c for c, n in plan(APPLIANCE).wanted.items() if n]
     one_task = plan(dataclasses.replace(APPLIANCE, in_progress=1, has_credentials=False))
     assert one_task.reserved["BEH-RACE"][0] == 0 and one_task.reserved["BEH-STATEFUL"][0] == 0
     assert one_task.reserved["AUTH-REQUIRED"] == (0, "NOT RUN: the run has no credentials")
