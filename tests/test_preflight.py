@@ -111,6 +111,7 @@ def test_not_run_reasons_name_the_pytest_option() -> None:
         pool = Pool()
         options = Options()
         provision = None
+        moved_from_in_progress: ClassVar[list[tuple[str, str]]] = []
 
         def out_of_budget(self) -> bool:
             return False
