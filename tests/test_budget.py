@@ -165,7 +165,7 @@ def test_dry_run_prints_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[s
               "--max-requests", "300"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "budget plan: 300 requests; 11 before the first judged request" in out
+    assert "budget plan: 300 requests; 2 before the first judged request" in out
     for rid in ("BEH-CANCEL", "BEH-STATEFUL", "AUTH-REQUIRED"):
         assert any(line.split()[:1] == ["reserved"] and rid in line for line in out.splitlines()), rid
     for name in ("near-miss ids", "id corpus", "generated ids"):

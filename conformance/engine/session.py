@@ -116,6 +116,9 @@ class SuiteSession:
     # Refusable tasks whose refusal the schema phase judges (its chains): set before the scenario
     # lane starts, so BEH-NOT-CANCELLABLE leaves them alone whatever the threads' timing.
     schema_judges_refusals: set[str] = field(default_factory=set)
+    # What GET /v1/tasks listed (id -> status), when the run listed tasks: the preflight reads a
+    # handed-over task only when the listing did not show it.
+    listed: dict[str, str] = field(default_factory=dict)
     # Tasks handed over as IN_PROGRESS that read another status at preflight: (id, status read).
     moved_from_in_progress: list[tuple[str, str]] = field(default_factory=list)
     # The budget plan (engine.budget): every MUST's minimum reserved, breadth allotted.
@@ -312,12 +315,15 @@ def open_session(options: RunOptions,
                 target.login()
                 # Before anything is judged: the user's mistakes (a refused token, stale task ids)
                 # end the run here with their own exit code instead of becoming findings.
-                preflight(session, check_tasks=server is None)
+                has_listing = preflight(session, check_tasks=False)
                 if options.discover:
                     discover(session)
                 elif options.profile.includes(Profile.SCHEMA):
                     # Fuzzing must not name a real task it was not handed: learn every id first.
                     discover(session, use=False)
+                if server is None and session.pool.given:
+                    # After the listing: a task it showed needs no GET of its own.
+                    _check_given_tasks(session, has_listing)
                 # Again with what the preflight and the listing found (tasks moved or discovered,
                 # the requests they really took): still before the first judged request.
                 session.budget = Budget(plan(budget_facts(session)), target.remaining)
@@ -366,8 +372,9 @@ def budget_facts(session: SuiteSession) -> Facts:
         overhead = sent
     else:
         logs_in = bool(target.config.username and target.config.password and not target.config.token)
-        handed = sum(len(ids) for ids in pool.given.values()) if session.provision is None else 0
         listing = 1 if (schema or options.discover) else 0
+        # A run that lists tasks finds the handed-over ones there; otherwise it reads each.
+        handed = sum(len(ids) for ids in pool.given.values()) if session.provision is None and not listing else 0
         overhead = int(logs_in) + 1 + handed + listing
     refusable = pool.non_cancellable()
     in_progress = UNLIMITED if session.provision is not None else len(pool.given.get("IN_PROGRESS", []))
@@ -431,6 +438,8 @@ def _list_pages(session: SuiteSession, flag: str, max_pages: int, use: bool) -> 
                 continue
             session.pool.existing.add(task["id"])
             status = normalise_status(task.get("status"))
+            if status in STATUSES:
+                session.listed[task["id"]] = status
             if use and status in STATUSES:
                 session.pool.discovered.setdefault(status, []).append(task["id"])
                 if status == "IN_PROGRESS" and task.get("isCancellable") is False:
@@ -462,11 +471,12 @@ def probe_product(session: SuiteSession) -> dict[str, str] | None:
     return product if "version" in product else None
 
 
-def preflight(session: SuiteSession, *, check_tasks: bool = True) -> None:
+def preflight(session: SuiteSession, *, check_tasks: bool = True) -> bool:
     """Check the credentials are accepted and every handed-over task exists; nothing is judged.
 
     Only read-only requests (GET), except when the target has no GET at all: then one DELETE of
-    a fresh random UUID (which names no task) shows whether the token is accepted.
+    a fresh random UUID (which names no task) shows whether the token is accepted. Returns
+    whether the target lists tasks (GET /v1/tasks answered 200).
     """
     target = session.target
     base = target.base_url
@@ -485,6 +495,7 @@ def preflight(session: SuiteSession, *, check_tasks: bool = True) -> None:
         raise AuthenticationFailed(_refused(session, status))
     if check_tasks and session.pool.given:
         _check_given_tasks(session, has_listing)
+    return has_listing
 
 
 def _answered(send: Callable[[], Exchange], base: str) -> int:
@@ -521,11 +532,21 @@ def _refused(session: SuiteSession, status: int) -> str:
 
 
 def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
-    """GET every handed-over task: unknown ids stop the run (exit 2); moved ones change status."""
+    """Every handed-over task exists (listed, or GET): unknown ids stop the run (exit 2); moved ones
+    change status."""
     missing: list[str] = []
     moved: list[tuple[str, str, str]] = []
     answered_200 = False
     handed = [(stated, task_id) for stated, ids in session.pool.given.items() for task_id in ids]
+    # A task the run's listing showed exists, in the status it listed: a GET would decide nothing
+    # more. Only the others are read (an absent one may lie beyond the pages the run reads).
+    for stated, task_id in handed:
+        real = session.listed.get(task_id)
+        if real is not None:
+            answered_200 = True
+            if real != stated:
+                moved.append((task_id, stated, real))
+    handed = [(stated, task_id) for stated, task_id in handed if task_id not in session.listed]
 
     def get(item: tuple[str, str]) -> Exchange:
         return _answer(lambda: session.target.get_task(item[1], purpose="preflight: handed-over task exists"),
@@ -535,8 +556,9 @@ def _check_given_tasks(session: SuiteSession, has_listing: bool) -> None:
     # rest are independent reads and go out side by side.
     exchanges = [get(handed[0])] if handed else []
     if exchanges and exchanges[0].response is not None and exchanges[0].response.status in (405, 501):
-        session.note("the target has no GET /v1/tasks/{id}: the handed-over tasks were not checked")
-        return
+        session.note("the target has no GET /v1/tasks/{id}: the handed-over tasks the listing did not show "
+                     "were not checked")
+        handed, exchanges = [], []
     exchanges += session.side_by_side(handed[1:], get)
     for (stated, task_id), exchange in zip(handed, exchanges, strict=True):
         assert exchange.response is not None  # _answer raised otherwise
