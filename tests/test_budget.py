@@ -102,25 +102,29 @@ def test_missing_inputs_reserve_nothing_and_say_why() -> None:
     assert one_task.reserved["BEH-CANCEL"][0] > 0
 
 
-def test_budget_admits_the_allotment_then_only_what_released_reserves_free() -> None:
+def test_budget_admits_the_allotment_then_more_only_once_every_scenario_ended() -> None:
     facts = dataclasses.replace(APPLIANCE, budget=plan(dataclasses.replace(APPLIANCE, budget=None)).minimum + 3,
                                 near_misses_per_task=0, corpus=0)
-    left = [300]
+    left = [50]
     b = Budget(plan(facts), lambda: left[0])
     assert b.units("generated ids") == 3
-    assert [b.admit("generated ids") for _ in range(3)] == [True] * 3
-    left[0] = sum(n for n, _ in b.plan.reserved.values())
-    # Past the allotment: every open reserve must still fit.
+    assert [b.admit("generated ids") for _ in range(4)] == [True, True, True, False]
+    scenarios = [rid for rid, (n, _) in b.plan.reserved.items() if n]
+    for rid in scenarios[:-1]:
+        b.release(rid)
+    # One scenario may still need its reserve: no loan.
     assert not b.admit("generated ids")
-    b.release("BEH-STATEFUL")
+    b.release(scenarios[-1])
     assert b.admit("generated ids")
-    assert b.held_back == {"generated ids": 1}
+    left[0] = 0
+    assert not b.admit("generated ids")
+    assert b.held_back == {"generated ids": 3}
 
 
 def test_stateful_examples_follow_the_plan() -> None:
-    tight = Budget(plan(dataclasses.replace(APPLIANCE, budget=None, generated=0)), lambda: None)
+    tight = Budget(plan(dataclasses.replace(APPLIANCE, budget=None, generated=0)))
     assert tight.stateful_examples() == 3
-    assert Budget(plan(APPLIANCE), lambda: None).stateful_examples() == 1
+    assert Budget(plan(APPLIANCE)).stateful_examples() == 1
 
 
 # -- whole runs -----------------------------------------------------------------------------------

@@ -6,10 +6,9 @@ what the preflight reads). `plan()` reserves that minimum for every MUST, refuse
 cannot hold it (`BudgetTooSmall`, exit 2, with the number needed), and spreads what is left over
 the breadth categories in `BREADTH`, in that order. A new category is one more `Category` row.
 
-While the run goes, `Budget` keeps the reserve of each MUST scenario until that scenario ends:
-breadth (the schema phase's probes, side by side with the scenarios) is sent only while the
-budget still holds every reserve not yet used, so a spent budget never leaves a MUST unjudged
-when the plan could have kept its requests.
+While the run goes, `Budget` lets each breadth category send its allotment, so the schema phase
+(side by side with the scenarios) never spends what a MUST's reserve holds; what is left once
+every MUST scenario has ended goes to breadth too.
 """
 
 from __future__ import annotations
@@ -276,53 +275,55 @@ def plan(facts: Facts) -> Plan:
 
 @dataclass
 class Budget:
-    """The plan while the run goes: breadth within its allotment, more only from released reserves."""
+    """The plan while the run goes: each breadth category sends its allotment, and more only once
+    every MUST scenario has ended.
+
+    A reserve is not lent to breadth while any scenario may still need it: the schema phase runs
+    beside the scenarios, and a loan taken while a scenario's requests are still to come could
+    starve it. Once every scenario with a reserve has ended (`release`), nothing judged is left
+    to send, and what the budget still holds (settle reads a synchronous target never needed)
+    goes to breadth, in its categories' order as they ask.
+    """
 
     plan: Plan
-    remaining: Callable[[], int | None]
-    _open: dict[str, int] = field(default_factory=dict)
+    remaining: Callable[[], int | None] = lambda: None
+    _open: set[str] = field(default_factory=set)
     _left: dict[str, int] = field(default_factory=dict)
-    # Units sent beyond the allotment, from reserves released early.
     _grown: dict[str, int] = field(default_factory=dict)
-    # Breadth units not sent because the budget had to keep a reserve (for a note).
+    # Breadth units not sent because the allotment was spent (for the reports' note).
     held_back: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._open = {rid: n for rid, (n, _) in self.plan.reserved.items() if n}
+        self._open = {rid for rid, (n, _) in self.plan.reserved.items() if n}
         self._left = dict(self.plan.allotted)
 
     def units(self, category: str) -> int:
         return self.plan.units(category)
 
-    def admit(self, category: str, cost: int = 1) -> bool:
-        """Whether one more unit of `category` may go out now (and count it if so).
-
-        Within its allotment, always: the plan kept every reserve out of it. Beyond, up to what
-        the category wants, only while the budget left still holds every reserve not yet
-        released (a scenario that ended, on a synchronous target, leaves most of its settle reads).
-        """
+    def admit(self, category: str) -> bool:
+        """Whether one more unit of `category` may go out (and count it if so)."""
         with self._lock:
             if self._left.get(category, 0) > 0:
                 self._left[category] -= 1
                 return True
             left = self.remaining()
             grown = self._grown.get(category, 0)
-            if (left is not None and grown < self.plan.wanted.get(category, 0) - self.plan.units(category)
-                    and left - sum(self._open.values()) - sum(self._left.values()) >= cost):
+            if (not self._open and left is not None and left > 0
+                    and grown < self.plan.wanted.get(category, 0) - self.plan.units(category)):
                 self._grown[category] = grown + 1
                 return True
             self.held_back[category] = self.held_back.get(category, 0) + 1
             return False
 
+    def release(self, requirement_id: str) -> None:
+        """The requirement's scenario ended (judged, NOT RUN or stopped): it sends nothing more."""
+        with self._lock:
+            self._open.discard(requirement_id)
+
     def stateful_examples(self) -> int:
         """BEH-STATEFUL's examples: the one its reserve holds, and those the plan allotted."""
         return 1 + self.units("state-machine examples")
-
-    def release(self, requirement_id: str) -> None:
-        """The requirement is done (judged, NOT RUN or stopped): its reserve is free for breadth."""
-        with self._lock:
-            self._open.pop(requirement_id, None)
 
 
 __all__ = ["BREADTH", "MUST_NEEDS", "Budget", "BudgetTooSmall", "Category", "Facts", "Plan", "plan", "settle_reads"]

@@ -225,7 +225,7 @@ class ScenarioLane:
         else:
             self._settle(scenario.id, None)
         finally:
-            # Done, however it ended: what its reserve still holds may go to breadth.
+            # It sends nothing more: once every scenario has ended, what the budget holds is breadth's.
             budget = getattr(self._session, "budget", None)
             if budget is not None:
                 budget.release(scenario.id)
