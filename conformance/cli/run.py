@@ -151,14 +151,15 @@ def _run(options: RunOptions, report_dir: Path | None, quiet: bool, embedded: Em
         if report_dir is not None and _stopped(stopped_session, report_dir, reason):
             kept.append(report_dir)
 
-    def before_start(stopped_session: SuiteSession, exc: BaseException) -> None:
-        if isinstance(exc, Interrupted | KeyboardInterrupt):
-            keep(stopped_session, "interrupted")
-        else:
-            keep(stopped_session, f"target: {clean_line(str(exc))}")
+    def before_start(stopped_session: SuiteSession, exc: TargetError) -> None:
+        keep(stopped_session, f"target: {clean_line(str(exc))}")
+
+    def interrupted_before_start(stopped_session: SuiteSession) -> None:
+        keep(stopped_session, "interrupted")
 
     try:
         with interrupts_as_exceptions(), open_session(options, on_stopped=before_start,
+                                                           on_interrupted=interrupted_before_start,
                                                            embedded=embedded, draws=draws) as session:
             if options.dry_run or report_dir is None:
                 from conformance.engine.plan import print_plan

@@ -219,12 +219,14 @@ class SuiteSession:
 
 @contextmanager
 def open_session(options: RunOptions,
-                 on_stopped: Callable[[SuiteSession, BaseException], None] | None = None,
+                 on_stopped: Callable[[SuiteSession, NoVerdict], None] | None = None,
+                 on_interrupted: Callable[[SuiteSession], None] | None = None,
                  embedded: EmbeddedServer | None = None, draws: DrawnIds | None = None) -> Iterator[SuiteSession]:
     """Start the embedded server when no target is given, log in, preflight, build the task pool.
 
     `on_stopped` sees the session when the target cannot be judged before the run starts (a
-    refused token, an unreachable host), so the caller can keep NO VERDICT reports of it.
+    refused token, an unreachable host), and `on_interrupted` when Ctrl-C comes before it starts,
+    so the caller can keep NO VERDICT reports of what was seen.
     `embedded` and `draws` are helper processes the caller started early (the command line);
     they stay the caller's to stop. `draws` drew with `options.seed`, so that must be set.
     """
@@ -340,8 +342,10 @@ def open_session(options: RunOptions,
             except BaseException as exc:
                 # A refused token, an unreachable host, or Ctrl-C during the preflight: the caller
                 # keeps NO VERDICT reports of what was seen (the README promises them).
-                if isinstance(exc, NoVerdict | Interrupted | KeyboardInterrupt) and on_stopped is not None:
+                if isinstance(exc, NoVerdict) and on_stopped is not None:
                     on_stopped(session, exc)
+                elif isinstance(exc, Interrupted | KeyboardInterrupt) and on_interrupted is not None:
+                    on_interrupted(session)
                 target.close()
                 raise
         try:
