@@ -20,7 +20,7 @@ from conformance.requirements.scenarios import CancelLedger, Reading, await_canc
 
 # An appliance-like target: 8 IN_PROGRESS tasks and 12 in refusable statuses handed over, a login.
 APPLIANCE = Facts(budget=300, schema=True, behavior=True, overhead=23, has_credentials=True, in_progress=8,
-                  refusable=12, race_width=8, settle_timeout=30.0, corpus=89, near_misses_per_task=5,
+                  refusable=12, race_width=8, settle_timeout=30.0, corpus=89, near_misses=60,
                   generated=150, stateful_examples=3)
 
 
@@ -104,7 +104,7 @@ def test_missing_inputs_reserve_nothing_and_say_why() -> None:
 
 def test_budget_admits_the_allotment_then_more_only_once_every_scenario_ended() -> None:
     facts = dataclasses.replace(APPLIANCE, budget=plan(dataclasses.replace(APPLIANCE, budget=None)).minimum + 3,
-                                near_misses_per_task=0, corpus=0)
+                                near_misses=0, corpus=0)
     left = [50]
     b = Budget(plan(facts), lambda: left[0])
     assert b.units("generated ids") == 3

@@ -65,10 +65,10 @@ class Facts:
     # Cancels BEH-RACE sends at one moment: max(2, --concurrency).
     race_width: int
     settle_timeout: float
-    # The schema phase's breadth, unbounded: corpus ids, near-miss ids per refusable task,
+    # The schema phase's breadth, unbounded: corpus ids, near-miss ids (all tasks together),
     # generated ids (--max-examples), state-machine examples.
     corpus: int = 0
-    near_misses_per_task: int = 0
+    near_misses: int = 0
     generated: int = 0
     stateful_examples: int = 3
 
@@ -178,9 +178,10 @@ class Category:
     cost: Callable[[Facts, int], int]
 
 
-def _near_miss_cost(facts: Facts, per_task: int) -> int:
-    # Each refusable task's ids, plus a read of the task after each group of them (at most two).
-    return facts.refusable * (per_task + 2) if per_task else 0
+def _near_miss_cost(facts: Facts, ids: int) -> int:
+    # The ids, and a read of their task after each group of them: at most two groups a task, and
+    # the families go to the tasks in turn, so n ids touch at most n tasks.
+    return ids + 2 * min(ids, facts.refusable)
 
 
 # In priority order: under --profile schema the known tasks' refusals; then identity defects (an
@@ -193,7 +194,7 @@ BREADTH: tuple[Category, ...] = (
     # judged); under full they are that MUST's reserve. Either way the near-misses' baseline.
     Category("known refusable tasks", "tasks (a refused cancel, then a read)",
              lambda f: f.refusable if f.schema and not f.behavior else 0, lambda f, n: 2 * n),
-    Category("near-miss ids", "ids per refusable task", lambda f: f.near_misses_per_task if f.schema else 0,
+    Category("near-miss ids", "ids (families in priority order)", lambda f: f.near_misses if f.schema else 0,
              _near_miss_cost),
     Category("id corpus", "ids", lambda f: f.corpus if f.schema else 0, lambda f, n: n),
     Category("generated ids", "ids", lambda f: f.generated if f.schema else 0, lambda f, n: n),

@@ -386,12 +386,11 @@ def budget_facts(session: SuiteSession) -> Facts:
         in_progress += len(pool.discovered.get("IN_PROGRESS", []))
     known = pool.known_ids()
     misses = near_misses(refusable, known)
-    per_task = max((sum(1 for m in misses if m.task_id == t) for _, t in refusable), default=0)
     return Facts(
         budget=options.max_requests, schema=schema, behavior=options.profile.includes(Profile.BEHAVIOR),
         overhead=overhead, has_credentials=target.config.has_credentials, in_progress=in_progress,
         refusable=len(refusable), race_width=max(2, options.concurrency), settle_timeout=session.settle_timeout,
-        corpus=len(corpus_for(known)), near_misses_per_task=per_task, generated=options.max_examples,
+        corpus=len(corpus_for(known)), near_misses=len(misses), generated=options.max_examples,
         stateful_examples=4 if session.provision is not None else 3,
     )
 

@@ -125,12 +125,10 @@ def choose_known(session: SuiteSession, sent: set[str], classes: Counter[str]) -
         sent.add(probe.encoded)
         classes[cls] += 1
         corpus.append(probe)
-    # The near-misses of each task come in priority order: the plan allots each task the first few.
-    per_task = budget.units("near-miss ids") if budget is not None else None
-    for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids()):
+    # The near-miss families come in priority order: the plan allots the first few ids.
+    limit = budget.units("near-miss ids") if budget is not None else None
+    for miss in generation.near_misses(session.pool.non_cancellable(), session.pool.known_ids(), limit=limit):
         if miss.probe.encoded in sent or miss.task_id not in chains:
-            continue
-        if per_task is not None and len(chains[miss.task_id].misses) >= per_task:
             continue
         sent.add(miss.probe.encoded)
         classes[f"near-miss: {miss.kind}"] += 1
