@@ -47,12 +47,25 @@ def test_whole_runs_leave_out_only_identity_defects() -> None:
         n for n, d in DEFECTS.items() if d.category == "identity"} - {IDENTITY_SAMPLE}
 
 
+# Both settle windows a fifth of the embedded defaults (5 s for the suite, 1 s for the server), the
+# same ratio: the async-cancel-* entries still settle well inside the window, and the rows that wait
+# windows out (cancel-never-settles: BEH-CANCEL, BEH-RACE, one BEH-STATEFUL example) and every
+# run's end-of-run re-reads (which wait at most one window) take a fifth of the time. The window's
+# last read comes after it closes, so a busy machine only makes a settled task likelier to show.
+MATRIX_SETTLE_TIMEOUT = 1.0
+MATRIX_REFERENCE_SETTLE = 0.2
+
+
+def matrix_row(name: str, max_examples: int = 30) -> detection.Row:
+    # 30 generated ids reach every id-dependent defect with the fixed seed.
+    return run_defect(DEFECTS[name], max_examples=max_examples, settle_timeout=MATRIX_SETTLE_TIMEOUT,
+                      reference_settle_seconds=MATRIX_REFERENCE_SETTLE)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [pytest.param(n, marks=known_wrong(n)) for n in WHOLE_RUNS])
 def test_defect_verdict(name: str) -> None:
-    # 30 generated ids reach every id-dependent defect with the fixed seed and keep the matrix
-    # around a minute in total.
-    row = run_defect(DEFECTS[name], max_examples=30)
+    row = matrix_row(name)
     assert row.correct, render([row])
 
 
@@ -138,21 +151,18 @@ def _sabotage(monkeypatch: pytest.MonkeyPatch, rid: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["minimal-error", "error-wrong-type-top", "json-error-as-text-plain"])
-def test_a_check_that_fails_everything_is_a_false_positive(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sabotaged_check_makes_the_row_wrong_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One real run, two sabotaged checks: one that fails everything (a false positive) and one
+    # that passes everything (the defect missed). The judge's three kinds of entry (fail, warn,
+    # pass) are proved on synthetic results above; this proves it on what a real run records.
     _sabotage(monkeypatch, "SRV-NO-5XX")
-    row = run_defect(DEFECTS[name], max_examples=10)
+    monkeypatch.setitem(REGISTRY, "SCH-ERROR-BODY",
+                        dataclasses.replace(REGISTRY["SCH-ERROR-BODY"], func=lambda ctx, exchange: []))
+    row = matrix_row("error-wrong-type-top", max_examples=10)
     assert not row.correct
     assert "false positive: SRV-NO-5XX" in row.why
     assert "SRV-NO-5XX" in row.failed
-
-
-@pytest.mark.slow
-def test_a_check_that_passes_everything_misses_the_defect(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(REGISTRY, "SCH-ERROR-BODY",
-                        dataclasses.replace(REGISTRY["SCH-ERROR-BODY"], func=lambda ctx, exchange: []))
-    row = run_defect(DEFECTS["error-wrong-type-top"], max_examples=10)
-    assert not row.correct and "not failed: SCH-ERROR-BODY" in row.why
+    assert "not failed: SCH-ERROR-BODY" in row.why
 
 
 def test_only_flag_runs_a_subset_and_prints_the_last_line(monkeypatch: pytest.MonkeyPatch,
