@@ -215,6 +215,42 @@ def stub_server() -> Iterator[Callable[[Handler], StubServer]]:
 
 
 
+# -- the command line in this process --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """`cli_main("run", ...)`: the command line's `main` in this process, as a subprocess would report it.
+
+    For tests about what a command decides, not about its process: a child pays about 2 s of CPU
+    (imports, the helper processes) before its first request, and this worker has the libraries
+    loaded already. The user's SDDC_* variables are left out, as the subprocess helpers do.
+    """
+    from conformance.cli import main
+
+    def call(*argv: str, env: dict[str, str] | None = None) -> CliResult:
+        for name in [n for n in os.environ if n.startswith("SDDC_")]:
+            monkeypatch.delenv(name)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        try:
+            main(list(argv))
+            code: Any = 0
+        except SystemExit as exit_info:
+            code = exit_info.code
+        captured = capsys.readouterr()
+        return CliResult(0 if code is None else int(code), captured.out, captured.err)
+
+    return call
+
+
 # -- runs and reports (test_reports, test_bundle, test_replay, test_browser) --------------------------
 
 HOSTILE_MARKUP = "<script>alert('owned')</script>"

@@ -1,7 +1,7 @@
 """--strict, --certify and "nothing exercised" through the real command, exit code and verdict together.
 
-The command runs as `python -m conformance` from this checkout (not the installed console script,
-which may be another checkout's code), against the embedded reference server.
+The command runs in this process (`conformance.cli.main`, this checkout's code), against the embedded
+reference server; one usage error runs as `python -m conformance` in a child process.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, CliResult
 
 from conformance import requirements
 from conformance.model import Outcome, Severity
@@ -23,15 +24,12 @@ from conformance.outcome import ExitCode, RequirementResult, RunResult, Verdict
 pytestmark = pytest.mark.slow
 
 
-def run_cli(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    """Exit code, findings.json and the console text of one `run`."""
+def run_cli(cli_main: Callable[..., CliResult], tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """Exit code, findings.json and the console text of one `run` (in this process: the verdict and
+    exit code are what is tested here, not the process; a usage error's one line in a child process
+    is test_a_budget_spent_by_the_login_is_not_an_internal_error's)."""
     report_dir = tmp_path / "reports"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--report-dir", str(report_dir), "--seed", "1",
-         "--max-examples", "10", *args],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300,
-    )
+    result = cli_main("run", "--report-dir", str(report_dir), "--seed", "1", "--max-examples", "10", *args)
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output
     file = report_dir / "findings.json"
@@ -48,10 +46,10 @@ def outcomes(findings: dict[str, Any]) -> dict[str, str]:
     ((), ExitCode.OK, "CONFORMANT"),
     (("--strict",), ExitCode.NOT_CONFORMANT, "NOT CONFORMANT"),
 ], ids=["lenient", "strict"])
-def test_a_failed_should_fails_only_under_strict(tmp_path: Path, flags: tuple[str, ...], code: ExitCode,
-                                                 verdict: str) -> None:
-    returncode, findings, output = run_cli(tmp_path, "--defect", "json-error-as-text-plain", "--profile", "schema",
-                                           *flags)
+def test_a_failed_should_fails_only_under_strict(cli_main: Callable[..., CliResult], tmp_path: Path,
+                                                 flags: tuple[str, ...], code: ExitCode, verdict: str) -> None:
+    returncode, findings, output = run_cli(cli_main, tmp_path, "--defect", "json-error-as-text-plain",
+                                           "--profile", "schema", *flags)
     assert returncode == code, output
     assert findings["verdict"] == verdict
     failed = {rid for rid, outcome in outcomes(findings).items() if outcome == "FAIL"}
@@ -63,9 +61,9 @@ def test_a_failed_should_fails_only_under_strict(tmp_path: Path, flags: tuple[st
     ((), ExitCode.OK, "CONFORMANT"),
     (("--certify",), ExitCode.NOT_CONFORMANT, "NOT CONFORMANT"),
 ], ids=["plain", "certify"])
-def test_certify_refuses_unproven_musts(tmp_path: Path, flags: tuple[str, ...], code: ExitCode,
-                                        verdict: str) -> None:
-    returncode, findings, output = run_cli(tmp_path, "--profile", "schema", *flags)
+def test_certify_refuses_unproven_musts(cli_main: Callable[..., CliResult], tmp_path: Path,
+                                        flags: tuple[str, ...], code: ExitCode, verdict: str) -> None:
+    returncode, findings, output = run_cli(cli_main, tmp_path, "--profile", "schema", *flags)
     assert returncode == code, output
     assert findings["verdict"] == verdict
     # Nothing failed: the schema profile leaves the behaviour MUSTs (and SCH-200-EMPTY) unproven,
@@ -74,14 +72,15 @@ def test_certify_refuses_unproven_musts(tmp_path: Path, flags: tuple[str, ...], 
     assert outcomes(findings)["BEH-CANCEL"] == "SKIPPED"
 
 
-def test_a_budget_below_the_minimum_is_refused_and_the_minimum_judges(tmp_path: Path) -> None:
+def test_a_budget_below_the_minimum_is_refused_and_the_minimum_judges(cli_main: Callable[..., CliResult],
+                                                                       tmp_path: Path) -> None:
     # Budgets around what logging in, the preflight and listing take: below what the plan needs to
     # judge every MUST it is the user's setting (exit 2, naming the number); at that number the
     # run judges what its MUSTs need (a run that judged nothing would be NOT CONFORMANT).
     outcomes = []
     named: set[int] = set()
     for budget in range(2, 9):
-        returncode, findings, output = run_cli(tmp_path / str(budget), "--profile", "schema",
+        returncode, findings, output = run_cli(cli_main, tmp_path / str(budget), "--profile", "schema",
                                                "--max-requests", str(budget))
         outcomes.append(returncode)
         if returncode == ExitCode.USAGE_ERROR:
