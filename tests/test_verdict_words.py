@@ -6,11 +6,11 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import free_port
-from test_preflight import run_cli
+from conftest import CliResult, free_port
 
 WORDS = ("NOT CONFORMANT", "NO VERDICT", "CONFORMANT")
 
@@ -47,9 +47,11 @@ def report_words(directory: Path) -> dict[str, str]:
     (["--seed", "3", "--max-examples", "5"], "CONFORMANT", 0),
     (["--seed", "3", "--max-examples", "5", "--defect", "plain-text-error"], "NOT CONFORMANT", 1),
 ])
-def test_judged_runs_say_the_same_word_everywhere(args: list[str], expected: str, code: int, tmp_path: Path) -> None:
-    loud = run_cli("run", *args, "--report-dir", str(tmp_path / "loud"))
-    quiet = run_cli("run", *args, "--quiet", "--report-dir", str(tmp_path / "quiet"))
+def test_judged_runs_say_the_same_word_everywhere(args: list[str], expected: str, code: int, tmp_path: Path,
+                                                  cli_main: Callable[..., CliResult]) -> None:
+    # In this process: the words are the subject, not the process (tests/test_cli.py runs the command).
+    loud = cli_main("run", *args, "--report-dir", str(tmp_path / "loud"))
+    quiet = cli_main("run", *args, "--quiet", "--report-dir", str(tmp_path / "quiet"))
     assert loud.returncode == quiet.returncode == code, loud.stderr + quiet.stderr
     verdict_line = next(x for x in loud.stdout.splitlines() if x.startswith(WORDS))
     words = {"console": word_in(verdict_line), "quiet": word_in(quiet.stdout.strip()),
@@ -60,8 +62,8 @@ def test_judged_runs_say_the_same_word_everywhere(args: list[str], expected: str
     assert verdict_line.startswith(headline + ":") and quiet.stdout.startswith(headline + ":")
 
 
-def test_unreachable_target_says_no_verdict_everywhere(tmp_path: Path) -> None:
-    result = run_cli("run", "--base-url", f"http://127.0.0.1:{free_port()}", "--token", "t",
+def test_unreachable_target_says_no_verdict_everywhere(tmp_path: Path, cli_main: Callable[..., CliResult]) -> None:
+    result = cli_main("run", "--base-url", f"http://127.0.0.1:{free_port()}", "--token", "t",
                      "--report-dir", str(tmp_path / "r"), "--timeout", "2")
     assert result.returncode == 3
     words = {"stderr": word_in(result.stderr), **report_words(tmp_path / "r")}
