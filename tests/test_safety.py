@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CliResult
 
 from conformance.engine.session import open_session
 from conformance.engine.target import Target, TargetConfig
@@ -21,6 +19,7 @@ from conformance.reference.app import UNPOOLED_TASKS
 from conformance.reference.store import RequestRecord
 
 PASSWORD = "s3cret-Safety-pw"
+Cli = Callable[..., CliResult]
 
 
 @pytest.fixture
@@ -32,20 +31,19 @@ def appliance() -> Iterator[ReferenceServer]:
         server.stop()
 
 
-def run_cli(server: ReferenceServer, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SDDC_PASSWORD": PASSWORD}
-    return subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--base-url", server.base_url, "--username",
-         server.config.username, "--report-dir", str(tmp_path / "reports"), "--seed", "5", *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
+def run_cli(cli_main: Cli, server: ReferenceServer, tmp_path: Path, *args: str) -> CliResult:
+    # In this process (the server's request log is the evidence here, not the process).
+    return cli_main("run", "--base-url", server.base_url, "--username", server.config.username,
+                    "--report-dir", str(tmp_path / "reports"), "--seed", "5", *args,
+                    env={"SDDC_PASSWORD": PASSWORD})
 
 
 def deletes(server: ReferenceServer) -> list[RequestRecord]:
     return [r for r in server.request_log if r.method == "DELETE"]
 
 
-def test_only_handed_over_in_progress_tasks_are_cancelled(appliance: ReferenceServer, tmp_path: Path) -> None:
+def test_only_handed_over_in_progress_tasks_are_cancelled(cli_main: Cli, appliance: ReferenceServer,
+                                                         tmp_path: Path) -> None:
     tasks = appliance.state_document()["tasks"]
     handed = tasks["IN_PROGRESS"][0]
     others = {s: ids for s, ids in tasks.items() if s != "IN_PROGRESS"}
@@ -53,7 +51,7 @@ def test_only_handed_over_in_progress_tasks_are_cancelled(appliance: ReferenceSe
     tasks_file.write_text(json.dumps({**others, "IN_PROGRESS": [handed]}))
 
     # --discover lists the other seven IN_PROGRESS tasks too: the suite must still leave them alone.
-    result = run_cli(appliance, tmp_path, "--tasks-file", str(tasks_file), "--discover")
+    result = run_cli(cli_main, appliance, tmp_path, "--tasks-file", str(tasks_file), "--discover")
 
     assert result.returncode == 0, result.stdout + result.stderr
     cancelled_in_progress = {
@@ -75,8 +73,8 @@ def unpooled_appliance() -> Iterator[ReferenceServer]:
 
 
 @pytest.mark.parametrize("discover", [["--discover"], []], ids=["discover", "listing-only"])
-def test_generated_ids_never_name_an_existing_task(unpooled_appliance: ReferenceServer, tmp_path: Path,
-                                                   discover: list[str]) -> None:
+def test_generated_ids_never_name_an_existing_task(cli_main: Cli, unpooled_appliance: ReferenceServer,
+                                                   tmp_path: Path, discover: list[str]) -> None:
     appliance = unpooled_appliance
     handed = {i for ids in appliance.state_document()["tasks"].values() for i in ids}
     unpooled = set(appliance.unpooled_task_ids())
@@ -84,7 +82,7 @@ def test_generated_ids_never_name_an_existing_task(unpooled_appliance: Reference
     # something if the server really holds tasks a careless generator would hit.
     assert {"0", "a", "%"} <= unpooled and not unpooled & handed
     listed = handed | unpooled
-    result = run_cli(appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
+    result = run_cli(cli_main, appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
                      "--profile", "schema", "--max-examples", "200", *discover)
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -110,12 +108,12 @@ def test_generated_ids_never_name_an_existing_task(unpooled_appliance: Reference
     assert any(r.method == "GET" and r.path == "/v1/tasks" for r in appliance.request_log)
 
 
-def test_a_handed_over_task_that_finished_before_use_is_not_cancelled(tmp_path: Path) -> None:
+def test_a_handed_over_task_that_finished_before_use_is_not_cancelled(cli_main: Cli, tmp_path: Path) -> None:
     config = ReferenceConfig(password=PASSWORD, defects=frozenset({"task-finishes-before-use"}))
     with ReferenceServer(config) as appliance:
         finishing = appliance.service.finishes_on_read
         assert finishing is not None
-        result = run_cli(appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
+        result = run_cli(cli_main, appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
                          "--max-examples", "20")
         log = list(appliance.request_log)
 
@@ -131,16 +129,17 @@ def test_a_handed_over_task_that_finished_before_use_is_not_cancelled(tmp_path: 
     assert [r for r in log if r.method == "DELETE" and r.task_status_before == "IN_PROGRESS"]
 
 
-def test_request_budget_holds(appliance: ReferenceServer, tmp_path: Path) -> None:
+def test_request_budget_holds(cli_main: Cli, appliance: ReferenceServer, tmp_path: Path) -> None:
     # Below the minimum every MUST needs on this target: refused before anything is sent, with the number.
-    refused = run_cli(appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path), "--max-requests", "25")
+    refused = run_cli(cli_main, appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
+                      "--max-requests", "25")
     assert refused.returncode == 2, refused.stderr
     assert appliance.request_log == [] and not (tmp_path / "reports").exists()
     match = re.search(r"--max-requests 25 is below the (\d+) requests needed .* allow at least \1", refused.stderr)
     assert match, refused.stderr
     # That number is enough: the run stays within it and judges every MUST.
     budget = int(match.group(1))
-    result = run_cli(appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
+    result = run_cli(cli_main, appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path),
                      "--max-requests", str(budget))
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(appliance.request_log) <= budget
@@ -155,8 +154,8 @@ def _state_file(server: ReferenceServer, tmp_path: Path) -> str:
     return str(path)
 
 
-def test_dry_run_sends_nothing(appliance: ReferenceServer, tmp_path: Path) -> None:
-    result = run_cli(appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path), "--dry-run")
+def test_dry_run_sends_nothing(cli_main: Cli, appliance: ReferenceServer, tmp_path: Path) -> None:
+    result = run_cli(cli_main, appliance, tmp_path, "--tasks-file", _state_file(appliance, tmp_path), "--dry-run")
 
     assert result.returncode == 0, result.stderr
     assert appliance.request_log == []
