@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from conftest import TEST_PASSWORD
+from conftest import TEST_PASSWORD, CliResult
 
 WORKTREE = Path(__file__).resolve().parent.parent
 TIMEOUT = 180
@@ -26,17 +26,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
                           timeout=TIMEOUT, env=environment, cwd=cwd or WORKTREE)
 
 
-def error_line(result: subprocess.CompletedProcess[str]) -> str:
+def error_line(result: subprocess.CompletedProcess[str] | CliResult) -> str:
     assert "Traceback" not in result.stderr + result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
 
 
-def test_refused_token_exits_3_with_no_verdict_reports(reference_server: Callable[..., Any], tmp_path: Path) -> None:
+# The preflight's decisions run in this process (cli_main); the command's own process is test_cli.py's.
+def test_refused_token_exits_3_with_no_verdict_reports(reference_server: Callable[..., Any], tmp_path: Path,
+                                                       cli_main: Callable[..., CliResult]) -> None:
     server = reference_server()
     reports = tmp_path / "r"
-    result = run_cli("run", "--base-url", server.base_url, "--token", "wrongtoken", "--max-examples", "5",
+    result = cli_main("run", "--base-url", server.base_url, "--token", "wrongtoken", "--max-examples", "5",
                      "--report-dir", str(reports))
     assert result.returncode == 3, result.stderr
     line = error_line(result)
@@ -49,11 +51,12 @@ def test_refused_token_exits_3_with_no_verdict_reports(reference_server: Callabl
     assert {r.method for r in server.request_log} == {"GET"}
 
 
-def test_stale_task_ids_exit_2_before_any_delete(reference_server: Callable[..., Any], tmp_path: Path) -> None:
+def test_stale_task_ids_exit_2_before_any_delete(reference_server: Callable[..., Any], tmp_path: Path,
+                                                cli_main: Callable[..., CliResult]) -> None:
     server = reference_server()
     stale = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(7)]
     args = [a for task_id in stale for a in ("--task", f"SUCCESSFUL={task_id}")]
-    result = run_cli("run", "--base-url", server.base_url, "--username", "admin@local", *args,
+    result = cli_main("run", "--base-url", server.base_url, "--username", "admin@local", *args,
                      "--report-dir", str(tmp_path / "r"), env={"SDDC_PASSWORD": TEST_PASSWORD})
     assert result.returncode == 2, result.stderr
     line = error_line(result)
@@ -84,9 +87,10 @@ def test_task_in_another_status_moves_in_the_pool(reference_server: Callable[...
                    for n in session.notes)
 
 
-def test_dry_run_needs_no_credentials_and_sends_nothing(reference_server: Callable[..., Any]) -> None:
+def test_dry_run_needs_no_credentials_and_sends_nothing(reference_server: Callable[..., Any],
+                                                       cli_main: Callable[..., CliResult]) -> None:
     server = reference_server()
-    result = run_cli("run", "--dry-run", "--base-url", server.base_url, "--username", "admin@local",
+    result = cli_main("run", "--dry-run", "--base-url", server.base_url, "--username", "admin@local",
                      "--profile", "schema")
     assert result.returncode == 0, result.stderr
     assert "nothing will be sent" in result.stdout
