@@ -124,7 +124,10 @@ def sddc_session(request: pytest.FixtureRequest) -> Iterator[SuiteSession]:
 
     try:
         options = options_from_pytest(config)
-        with open_session(options, on_stopped=stopped_early) as session:
+        # Only the suite's own tests judge requirements; a run of the user's tests that use the
+        # fixtures alone plans no MUST reserves (and is not refused for a budget it does not need).
+        judges = any(_is_conformance_item(item) for item in request.session.items)
+        with open_session(options, on_stopped=stopped_early, judges=judges) as session:
             config.stash[SESSION_KEY] = session
             config.stash[_OWNED] = session
             _show_target(config, session)

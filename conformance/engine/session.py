@@ -221,8 +221,13 @@ class SuiteSession:
 def open_session(options: RunOptions,
                  on_stopped: Callable[[SuiteSession, NoVerdict], None] | None = None,
                  on_interrupted: Callable[[SuiteSession], None] | None = None,
-                 embedded: EmbeddedServer | None = None, draws: DrawnIds | None = None) -> Iterator[SuiteSession]:
+                 embedded: EmbeddedServer | None = None, draws: DrawnIds | None = None,
+                 judges: bool = True) -> Iterator[SuiteSession]:
     """Start the embedded server when no target is given, log in, preflight, build the task pool.
+
+    `judges` is False for a session that only serves fixtures (a plain pytest run that collected
+    none of the suite's tests): nothing is judged, so no MUST needs a reserve and no budget plan
+    is made; --max-requests still bounds every request.
 
     `on_stopped` sees the session when the target cannot be judged before the run starts (a
     refused token, an unreachable host), and `on_interrupted` when Ctrl-C comes before it starts,
@@ -311,7 +316,8 @@ def open_session(options: RunOptions,
             "Retry-After; each was waited out, re-sent and never judged)")
         # Up front, before any request: a budget that cannot hold every MUST's minimum is refused
         # (exit 2) with the number needed, instead of MUSTs found unjudged at the end.
-        session.budget = Budget(plan(budget_facts(session)), target.remaining)
+        if judges:
+            session.budget = Budget(plan(budget_facts(session)), target.remaining)
         if not options.dry_run:
             try:
                 target.login()
@@ -328,8 +334,9 @@ def open_session(options: RunOptions,
                     _check_given_tasks(session, has_listing)
                 # Again with what the preflight and the listing found (tasks moved or discovered,
                 # the requests they really took): still before the first judged request.
-                session.budget = Budget(plan(budget_facts(session)), target.remaining)
-                if session.budget.admit("product details"):
+                if judges:
+                    session.budget = Budget(plan(budget_facts(session)), target.remaining)
+                if session.budget is None or session.budget.admit("product details"):
                     # For the reports only: it decides nothing, so it comes last in the plan.
                     session.product = probe_product(session)
             except BudgetExhausted:
