@@ -1,4 +1,11 @@
-"""Shared fixtures of the suite's own tests: reference servers, odd stub servers, crafted exchanges."""
+"""Shared fixtures of the suite's own tests: reference servers, odd stub servers, crafted exchanges.
+
+Two tiers. The README's test command runs `-m "not slow"`, the quick tier a contributor waits
+for; `.ci/run` runs it and then `-m slow`. A test belongs in `slow` when it costs seconds of CPU
+(a whole run, a child process, a detection-matrix row, a walkthrough) and what it proves is also
+proven in the quick tier, by a unit test of the judgement or by one end-to-end run of the same
+capability (the default run in test_cli.py, the e2e, prefix, TLS, backpressure and budget files).
+"""
 
 from __future__ import annotations
 

@@ -149,6 +149,7 @@ def failed(run: Any) -> set[str]:
     return {r.requirement.id for r in run.results if r.outcome is Outcome.FAIL}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("defect", VARIATIONS)
 def test_variation_is_conformant(run_with: Any, defect: str) -> None:
     run, session = run_with(defect)
@@ -166,6 +167,7 @@ def test_variation_is_conformant(run_with: Any, defect: str) -> None:
         assert outcomes["BEH-NOT-CANCELLABLE"] is Outcome.PASS and judged is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("defect", DEFECTIVE)
 def test_defect_fails_exactly_its_requirements(run_with: Any, defect: str) -> None:
     run, _ = run_with(defect)
@@ -173,6 +175,7 @@ def test_defect_fails_exactly_its_requirements(run_with: Any, defect: str) -> No
     assert failed(run) == set(DEFECTS[defect].requirements)
 
 
+@pytest.mark.slow
 def test_sync_default_reports_the_synchronous_mode_and_every_stateful_rule(run_with: Any) -> None:
     run, session = run_with("minimal-error")
     assert run.cancel_mode == {"mode": "synchronous", "settle_seconds": None}
@@ -219,6 +222,7 @@ def test_embedded_runs_default_to_the_short_window_and_real_targets_to_30_s() ->
     assert DEFAULT_SETTLE_TIMEOUT == 30.0
 
 
+@pytest.mark.slow
 def test_stateful_is_not_run_unless_every_rule_ran(monkeypatch: pytest.MonkeyPatch, run_with: Any) -> None:
     # A rule the machine never runs (here: one it does not have) must turn BEH-STATEFUL into NOT RUN.
     monkeypatch.setattr(stateful, "RULES", (*stateful.RULES, "cancel_on_tuesdays"))

@@ -158,6 +158,7 @@ def test_backpressure_slows_the_run(stub_server: Callable[..., StubServer]) -> N
     assert len(fake.sleeps) > before and all(s > 0 for s in fake.sleeps[before:])
 
 
+@pytest.mark.slow
 def test_the_run_speeds_up_again_once_the_target_stops_pushing_back(
         stub_server: Callable[..., StubServer]) -> None:
     stub = stub_server(answering(busy("0"), busy("0"), busy("0")))
@@ -174,6 +175,7 @@ def test_the_run_speeds_up_again_once_the_target_stops_pushing_back(
     assert len(fake.sleeps) == before  # no rate limit set, no pause left: no wait
 
 
+@pytest.mark.slow
 def test_the_backpressure_variation_is_conformant_and_reported() -> None:
     result = run_in_process("backpressure-429", max_examples=20)
     assert {r.requirement.id for r in result.results if r.outcome is Outcome.FAIL} == set()

@@ -140,6 +140,7 @@ def test_300_requests_judge_every_must_of_a_correct_target() -> None:
     assert run.requests_sent <= 300
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("defect", ["recancel-200", "cancel-not-applied", "racing-cancels", "changes-after-read"])
 def test_300_requests_still_fail_a_broken_target(defect: str) -> None:
     run = run_in_process(defect, max_requests=300, max_examples=150)

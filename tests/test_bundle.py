@@ -175,6 +175,7 @@ def test_an_archive_that_is_not_gzip_is_a_usage_error(tmp_path: Path) -> None:
     assert _cli("verify", fake).returncode == 2
 
 
+@pytest.mark.slow
 def test_a_run_writes_a_verifiable_bundle(tmp_path: Path) -> None:
     reports = tmp_path / "run"
     completed = _cli("run", "--report-dir", reports, "--max-examples", "20", "--seed", "5", "--quiet")

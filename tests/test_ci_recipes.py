@@ -32,6 +32,7 @@ def run_script(workdir: Path, **settings: str) -> subprocess.CompletedProcess[st
                           timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_script_runs_the_suite_against_a_mock_and_passes(tmp_path: Path) -> None:
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
@@ -53,6 +54,7 @@ def test_script_runs_the_suite_against_a_mock_and_passes(tmp_path: Path) -> None
         requests.get(state["base_url"], timeout=2)
 
 
+@pytest.mark.slow
 def test_script_gates_on_the_exit_code(tmp_path: Path) -> None:
     done = run_script(tmp_path, MOCK_DEFECTS="racing-cancels", SDDC_RUN_ARGS="--profile behavior --quiet",
                       REPORT_DIR="out/r")

@@ -82,6 +82,7 @@ def test_username_without_password(tmp_path: Path) -> None:
     assert "SDDC_PASSWORD" in one_line_error(result)
 
 
+@pytest.mark.slow
 def test_unreachable_target_exits_3(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = cli("run", "--base-url", url, "--token", "t", "--max-examples", "5", "--report-dir",
@@ -140,6 +141,7 @@ def test_default_run_is_conformant_and_writes_reports(tmp_path: Path) -> None:
     assert findings["requests_sent"] >= 30 and findings["seed"] == 11 and findings["profile"] == "full"
 
 
+@pytest.mark.slow
 def test_same_seed_same_requests(tmp_path: Path) -> None:
     # The schema profile: generated ids only, so nothing but the seed decides what is sent.
     runs = []
@@ -167,6 +169,7 @@ def test_defect_run_exits_1(tmp_path: Path) -> None:
     assert "SCH-ERROR-BODY" in failed
 
 
+@pytest.mark.slow
 def test_tasks_file_from_serve_state_file(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     password = "serve-secret-2b7d"

@@ -71,6 +71,7 @@ def _breaking(capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
     return [d for d in shown["differences"] if d["kind"] == BREAKS]
 
 
+@pytest.mark.slow
 def test_two_correct_targets_differ_in_cancel_mode_and_url_layer_only(
         recordings: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     code = _exit(["compare", str(recordings["sync"]), str(recordings["async"]), "--format", "json"])
@@ -85,6 +86,7 @@ def test_two_correct_targets_differ_in_cancel_mode_and_url_layer_only(
     assert (mode["baseline"], mode["candidate"]) == ("synchronous", "asynchronous")
 
 
+@pytest.mark.slow
 def test_a_target_against_a_recording_of_itself_is_compatible(
         recordings: dict[str, Path], servers: dict[str, ReferenceServer], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,6 +96,7 @@ def test_a_target_against_a_recording_of_itself_is_compatible(
     assert (tmp_path / "live" / "profile.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_recording_against_serve_like_of_it_is_compatible(
         recordings: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     recorded = json.loads((recordings["async"] / "profile.json").read_text(encoding="utf-8"))

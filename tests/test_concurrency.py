@@ -85,6 +85,7 @@ def _generated_paths(concurrency: int) -> tuple[set[str], int]:
     return paths, sent
 
 
+@pytest.mark.slow
 def test_same_seed_same_set_of_requests_whatever_the_concurrency(tmp_path: Path) -> None:
     sequential, sent_one = _generated_paths(1)
     parallel, sent_four = _generated_paths(4)

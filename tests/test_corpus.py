@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from conftest import run_in_process
 
 from conformance import identity
@@ -84,10 +85,12 @@ def failed(result: Any) -> set[str]:
     return {r.requirement.id for r in result.results if r.outcome is Outcome.FAIL}
 
 
+@pytest.mark.slow
 def test_partial_match_ids_fails_exactly_beh_unknown_404() -> None:
     assert failed(run_in_process("partial-match-ids", max_examples=10)) == {"BEH-UNKNOWN-404"}
 
 
+@pytest.mark.slow
 def test_non_uuid_task_ids_variation_is_conformant_and_its_tasks_get_no_delete(reference_server: Any) -> None:
     from conformance.engine.runner import execute
     from conformance.engine.session import open_session
@@ -104,6 +107,7 @@ def test_non_uuid_task_ids_variation_is_conformant_and_its_tasks_get_no_delete(r
     assert not deleted & {encode_id(i) for i in hidden}
 
 
+@pytest.mark.slow
 def test_the_run_reports_coverage_and_the_schema_suite_sends_no_id_twice() -> None:
     from conformance.engine.runner import execute
     from conformance.engine.session import open_session
@@ -120,6 +124,7 @@ def test_the_run_reports_coverage_and_the_schema_suite_sends_no_id_twice() -> No
     assert result.to_json()["coverage"] == coverage
 
 
+@pytest.mark.slow
 def test_each_response_requirement_is_its_own_test_item(pytestconfig: Any) -> None:
     import subprocess
     import sys

@@ -39,6 +39,7 @@ def _drawn(seed: int, total: int, count: int) -> list[tuple[str, str]]:
         assert drawn.process.poll() is not None
 
 
+@pytest.mark.slow
 def test_the_child_draws_distinct_ids_fixed_by_the_seed() -> None:
     first, again, other = _drawn(7, 30, 40), _drawn(7, 30, 40), _drawn(8, 30, 40)
     assert len(first) == 40
@@ -138,6 +139,7 @@ os._exit(0)
 """
 
 
+@pytest.mark.slow
 def test_the_child_ends_when_its_parent_dies() -> None:
     # Its next write meets a closed pipe: it stops drawing instead of drawing 10,000 ids for nobody.
     assert not helper_outlives_its_parent(ORPHAN)
@@ -201,6 +203,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return started
 
 
+@pytest.mark.slow
 def test_a_run_that_owns_its_process_starts_both_helpers_and_ends_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started = _spy(monkeypatch)
@@ -221,6 +224,7 @@ def test_a_run_that_owns_its_process_starts_both_helpers_and_ends_them(
     assert len(stopped) >= 2 and None not in stopped
 
 
+@pytest.mark.slow
 def test_helpers_are_for_the_schema_profile_and_a_real_run_only(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     started = _spy(monkeypatch)
@@ -232,6 +236,7 @@ def test_helpers_are_for_the_schema_profile_and_a_real_run_only(tmp_path: Path,
     assert started == []
 
 
+@pytest.mark.slow
 def test_an_in_process_call_starts_no_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started = _spy(monkeypatch)
     with pytest.raises(SystemExit) as ended:

@@ -83,11 +83,13 @@ os._exit(0)
 """
 
 
+@pytest.mark.slow
 def test_the_child_ends_when_its_parent_dies_without_stopping_it() -> None:
     # kill -9, a crash: the parent's end closes the pipe, and that alone ends the server.
     assert not helper_outlives_its_parent(ORPHAN)
 
 
+@pytest.mark.slow
 def test_a_run_that_owns_its_process_serves_from_the_child(tmp_path: Path) -> None:
     # The command line's entry point: the verdict is the one the in-thread server gives.
     code = run_module.run_command(own_process=True, report_dir=str(tmp_path / "r"), profile="behavior", seed=3,

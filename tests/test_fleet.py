@@ -56,6 +56,7 @@ def fleet_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_three_targets_one_defective_one_unreachable(
     fleet_dir: Path, reference_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -121,6 +122,7 @@ timeout = 1
     assert "<script" not in index_html and 'src="' not in index_html and 'href="http' not in index_html
 
 
+@pytest.mark.slow
 def test_json_targets_file_exit_1_and_embedded_targets(fleet_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A `conformance` directory where the fleet runs is not the suite: each target's process, and
     # its helper processes, start with python -P.

@@ -265,6 +265,7 @@ def assert_clean_end(run: CliRun, *, codes: tuple[int, ...] = (1, 3)) -> None:
 
 # -- protocol-level misbehaviour -------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("behaviour", "error"),
     [
@@ -288,6 +289,7 @@ def test_target_that_stops_answering_ends_in_exit_3(
 # Two whole runs, one failure on the connection and one in the body: every misbehaviour above
 # already ends a run through the command line with its own words, and a request that never
 # answers is a SRV-ANSWERS finding in tests/test_target.py (a 0.3 s timeout, no whole run).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("behaviour", "error"),
     [
@@ -338,6 +340,7 @@ def peak_rss_mib(tmp_path: Path, stub: RawStub, name: str) -> float:
     return int(out.stdout.strip()) / 1024  # ru_maxrss is in KiB on Linux
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units differ by platform")
 def test_huge_body_keeps_memory_bounded(raw_stub: Callable[[Behaviour], RawStub], tmp_path: Path) -> None:
     small = raw_stub(small_body)
@@ -364,6 +367,7 @@ def test_huge_body_keeps_memory_bounded(raw_stub: Callable[[Behaviour], RawStub]
 # that are not UTF-8. Every hostile entry's verdict and evidence (a 307/302 not followed, 30 MB,
 # nesting over the limit, not JSON) is judged in process by the detection matrix
 # (tests/test_detection_matrix.py), and a 30 MB body through the command line above.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("defect", "requirement", "evidence"),
     [
@@ -378,6 +382,7 @@ def test_hostile_reference_defect_is_a_finding(tmp_path: Path, defect: str, requ
     assert any(evidence in message for message in run.violations(requirement)), run.violations(requirement)
 
 
+@pytest.mark.slow
 def test_slow_reference_server_ends_promptly(tmp_path: Path) -> None:
     # Every DELETE of slow-responses outlasts --timeout while its GETs answer at once: the GETs
     # between the DELETEs must not keep a dead operation alive for dozens of timeouts.

@@ -48,6 +48,7 @@ def reports(defective_reports: Path, tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.mark.slow
 def test_the_manifest_lists_exactly_the_artifacts_the_run_wrote(reports: Path) -> None:
     document = json.loads((reports / MANIFEST).read_text(encoding="utf-8"))
     # recording.har is pinned only when the run recorded (run --record), as it was not here.

@@ -11,12 +11,14 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from test_preflight import WORKTREE
 
 # Bounded: the run prints a progress line every couple of seconds once it sends.
 WAIT_FOR_REQUESTS = 120.0
 
 
+@pytest.mark.slow
 def test_sigint_keeps_no_verdict_reports(tmp_path: Path) -> None:
     reports = tmp_path / "r"
     environment = {k: v for k, v in os.environ.items() if k not in ("SDDC_PASSWORD", "SDDC_TOKEN")}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from conformance.cli import cli, main
 from conformance.cli.group import COMMAND_MODULES
@@ -84,6 +85,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_a_run_starts_its_scenarios_before_it_loads_hypothesis_or_rich(tmp_path: Path) -> None:
     # What the first requests do not need is loaded after them: Hypothesis (~0.2 s) by the state
     # machine's thread (the drawing is a child's), rich only for a terminal's live display.

@@ -106,6 +106,7 @@ def server(reference_server: Callable[..., Any]) -> Any:
     return reference_server(DEFECT, password=PASSWORD)
 
 
+@pytest.mark.slow
 def test_no_secret_in_any_output_or_file(server: Any, tmp_path: Path) -> None:
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps({"tasks": server.state_document()["tasks"]}), encoding="utf-8")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from conftest import TEST_PASSWORD, CliResult
 
 WORKTREE = Path(__file__).resolve().parent.parent
@@ -144,6 +145,7 @@ def test_mid_run_401_is_no_verdict_not_an_undocumented_status(exchange: Callable
     assert recorder.check(exchange(status=401))
 
 
+@pytest.mark.slow
 def test_plain_pytest_reads_the_config_file_and_shows_short_failures(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.sddc-conformance]\nmax-examples = 5\nseed = 4\ndefect = ["plain-text-error"]\n', "utf-8")

@@ -70,6 +70,7 @@ def test_discover_finds_non_cancellable_tasks(server: ReferenceServer) -> None:
     assert server.store.ids_by_status()["CANCELLED"] == server.state_document()["tasks"]["CANCELLED"]
 
 
+@pytest.mark.slow
 def test_allow_cancel_discovered_exercises_everything(server: ReferenceServer) -> None:
     result = run(server, discover=True, allow_cancel_discovered=True, certify=True)
 
@@ -85,6 +86,7 @@ def test_schema_profile_cancels_nothing(server: ReferenceServer) -> None:
     assert outcomes(result)["SCH-200-EMPTY"] is Outcome.NOT_RUN
 
 
+@pytest.mark.slow
 def test_token_expiring_mid_run_is_renewed_once() -> None:
     # Tokens live 2 s; the paced run lasts a few of them (the suite re-logs in at most 5 times).
     with ReferenceServer(ReferenceConfig(password=PASSWORD, token_ttl=2.0)) as short_lived:

@@ -90,6 +90,7 @@ def test_quiet_shows_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert stream.getvalue() == "" and capsys.readouterr() == ("", "")
 
 
+@pytest.mark.slow
 def test_the_run_command_wraps_execute_in_the_display(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     from conformance.cli import progress as progress_module
     from conformance.cli import run as run_command

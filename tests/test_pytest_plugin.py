@@ -33,6 +33,7 @@ def test_marker_names_follow_the_requirement_ids() -> None:
     assert requirement_marker("SCH-200-EMPTY") == "sddc_sch_200_empty"
 
 
+@pytest.mark.slow
 def test_every_requirement_marker_selects_its_tests(pytester: pytest.Pytester) -> None:
     # Registered when the suite is collected, so --strict-markers and -m both work on them.
     for requirement in requirements.catalogue():

@@ -322,6 +322,7 @@ def test_request_log_is_a_ring_buffer_and_pages() -> None:
                                       timeout=TIMEOUT), 400)
 
 
+@pytest.mark.slow
 def test_default_requests_page_is_capped_at_1000() -> None:
     with serving(request_log_size=1500) as server:
         headers = token(server.base_url)
@@ -590,6 +591,7 @@ def test_state_file_replaces_a_loose_existing_file(tmp_path: Path) -> None:
 
 # -- bounded load ----------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_bounded_load_keeps_log_and_tokens_within_their_caps() -> None:
     # Eight times the log's ring and twenty times the token cap: enough to show both stay bounded.
     # (20,000 requests took 45 s under CI's parallel load, the suite's longest test, for no more.)

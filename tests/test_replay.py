@@ -32,6 +32,7 @@ def _cancels(server: Any) -> list[Any]:
     return [r for r in server.request_log if r.method == "DELETE"]
 
 
+@pytest.mark.slow
 def test_replay_reproduces_a_failure_against_the_defective_server(
     defective_reports: Path, reference_server: Callable[..., Any]
 ) -> None:
@@ -92,6 +93,7 @@ def test_replay_of_an_unreachable_target(defective_reports: Path) -> None:
     assert completed.returncode == 3
 
 
+@pytest.mark.slow
 def test_scenario_findings_are_not_replayed(tmp_path: Path, reference_server: Callable[..., Any]) -> None:
     write_reports(run_in_process("unknown-id-409", max_examples=20, seed=4), tmp_path)
     server = reference_server()

@@ -7,6 +7,7 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
 from conftest import make_exchange
 from test_preflight import run_cli
 
@@ -15,6 +16,7 @@ def _findings(directory: Path) -> dict:  # type: ignore[type-arg]
     return json.loads((directory / "findings.json").read_text("utf-8"))
 
 
+@pytest.mark.slow
 def test_rerun_command_reproduces_the_run(tmp_path: Path) -> None:
     first = run_cli("run", "--max-examples", "7", "--defect", "plain-text-error", "--report-dir", str(tmp_path / "a"))
     assert first.returncode == 1, first.stderr

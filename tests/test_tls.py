@@ -63,6 +63,7 @@ def test_ca_bundle_verifies_the_certificate(tls_server: tuple[ReferenceServer, P
     assert "warning" not in result.stderr
 
 
+@pytest.mark.slow
 def test_insecure_works_with_a_warning(tls_server: tuple[ReferenceServer, Path], tmp_path: Path) -> None:
     server, _ = tls_server
 

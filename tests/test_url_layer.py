@@ -113,6 +113,7 @@ def test_servlet_url_hygiene_is_conformant_and_reports_the_refusals() -> None:
     assert layer.findings, "the HTTP layer's refusals are reported as information"
 
 
+@pytest.mark.slow
 def test_servlet_url_hygiene_fails_sch_status_with_strict_urls() -> None:
     result = run_in_process("servlet-url-hygiene", max_examples=20, strict_urls=True)
     assert failed(result) == {"SCH-STATUS"}

@@ -43,6 +43,7 @@ def report_words(directory: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "expected", "code"), [
     (["--seed", "3", "--max-examples", "5"], "CONFORMANT", 0),
     (["--seed", "3", "--max-examples", "5", "--defect", "plain-text-error"], "NOT CONFORMANT", 1),

@@ -93,6 +93,7 @@ def test_readme_links_the_walkthroughs_and_the_ci_recipes() -> None:
     assert "docs/walkthroughs.md" in text and "docs/ci/" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 @pytest.mark.parametrize("index", range(len(runnable_blocks())))
 def test_runnable_block(index: int, tmp_path: Path) -> None:
