@@ -139,13 +139,10 @@ class _WatchedHTTPPool(HTTPConnectionPool):
         return conn
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        watch: Watch | None = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.conn = conn
-        return conn
+class _WatchedHTTPSPool(_WatchedHTTPPool, HTTPSConnectionPool):
+    # _WatchedHTTPPool's _get_conn, HTTPSConnectionPool's scheme and connections (the MRO puts
+    # HTTPSConnectionPool before HTTPConnectionPool, whose attributes the first base only inherits).
+    pass
 
 
 def watch_connections(session: requests.Session) -> None:
