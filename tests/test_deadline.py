@@ -173,8 +173,10 @@ def test_the_thread_goes_away_when_idle(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(deadline, "IDLE_SECONDS", 0.05)
     dog = Watchdog()
     with dog.watching(5.0):
-        pass
-    for _ in range(100):
+        threading.Event().wait(0.2)  # the thread is asleep until the 5 s deadline by now
+    # Within 2 s, not the 5 s deadline: a finished request wakes the thread, which must not sleep
+    # out a deadline that no longer counts before it can go idle.
+    for _ in range(40):
         if not dog._running:
             break
         threading.Event().wait(0.05)

@@ -86,6 +86,10 @@ class Watchdog:
                 # From here on the connection may go back to the pool and serve another request:
                 # it must not be cut any more.
                 watch.done = True
+                if self._heap and self._heap[0][2] is watch:
+                    # The thread sleeps until this deadline: wake it to drop the watch (and go idle
+                    # when nothing is left) instead of sleeping out a deadline that no longer counts.
+                    self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:
