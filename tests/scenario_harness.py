@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,24 @@ def stop_all(references: Iterable[Reference]) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+@contextmanager
+def references(**config: Any) -> Iterator[Callable[..., Reference]]:
+    """`get(*defects)`: one Reference per set of defects, started on first use with `config`, all
+    stopped at the end (a module's `servers` fixture)."""
+    started: dict[tuple[str, ...], Reference] = {}
+
+    def get(*defects: str) -> Reference:
+        key = tuple(sorted(defects))
+        if key not in started:
+            started[key] = Reference(key, **config)
+        return started[key]
+
+    try:
+        yield get
+    finally:
+        stop_all(started.values())
 
 
 # -- a scripted target ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from scenario_harness import (
     evidence,
     messages,
     outcome,
+    references,
     result,
     scripted_session,
     stop_all,
@@ -46,17 +47,9 @@ OTHERS = tuple(s for s in STATUSES if s != "IN_PROGRESS")
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Callable[..., Reference]]:
     """`servers("defect", ...)`: the module's reference server with exactly those defects."""
-    started: dict[tuple[str, ...], Reference] = {}
-
-    def get_server(*defects: str) -> Reference:
-        key = tuple(sorted(defects))
-        if key not in started:
-            # A wide race window: racing cancels must overlap even on a loaded machine.
-            started[key] = Reference(key, settle_seconds=1.0, race_window=0.2)
-        return started[key]
-
-    yield get_server
-    stop_all(started.values())
+    # A wide race window: racing cancels must overlap even on a loaded machine.
+    with references(settle_seconds=1.0, race_window=0.2) as get:
+        yield get
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from scenario_harness import FakeClock, Reference, ScriptedTarget, messages, outcome, scripted_session, stop_all
+from scenario_harness import (
+    FakeClock,
+    Reference,
+    ScriptedTarget,
+    messages,
+    outcome,
+    references,
+    scripted_session,
+)
 from test_lanes import WAIT, lane, scenario
 
 from conformance.errors import BudgetExhausted, Interrupted
@@ -90,16 +98,8 @@ def test_the_race_is_judged_on_the_cancel_mode_of_the_tasks_named() -> None:
 # -- the state machine hands its pending cancels over -------------------------------------------------
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Callable[..., Reference]]:
-    started: dict[tuple[str, ...], Reference] = {}
-
-    def get_server(*defects: str) -> Reference:
-        key = tuple(sorted(defects))
-        if key not in started:
-            started[key] = Reference(key, settle_seconds=1.0)
-        return started[key]
-
-    yield get_server
-    stop_all(started.values())
+    with references(settle_seconds=1.0) as get:
+        yield get
 
 
 def recording_settles(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[Settling]]:

@@ -18,9 +18,9 @@ from scenario_harness import (
     evidence,
     messages,
     outcome,
+    references,
     result,
     scripted_session,
-    stop_all,
 )
 
 from conformance.model import Outcome
@@ -34,16 +34,8 @@ RID = "BEH-STATEFUL"
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Callable[..., Reference]]:
-    started: dict[tuple[str, ...], Reference] = {}
-
-    def get_server(*defects: str) -> Reference:
-        key = tuple(sorted(defects))
-        if key not in started:
-            started[key] = Reference(key, settle_seconds=1.0)
-        return started[key]
-
-    yield get_server
-    stop_all(started.values())
+    with references(settle_seconds=1.0) as get:
+        yield get
 
 
 # -- the model's tables -----------------------------------------------------------------------------
